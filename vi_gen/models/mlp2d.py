@@ -1,0 +1,66 @@
+"""MLP generator and maxout discriminator for the 2D mode-collapse protocol.
+
+Default sizes are PacGAN's 2D experiments (Lin et al., 2018, section 5.1, after
+VEEGAN): the generator maps z ∈ R² through four hidden layers of 400 units, each
+linear (no bias) → BatchNorm → ReLU, to a linear output in R²; the discriminator
+has three linear-maxout layers of 200 units with 5 pieces each and a linear logit.
+All weights start from N(0, 0.02²), biases from 0. Both widths and depths are
+arguments, and the generator's BatchNorm can be turned off.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+_INIT = nn.initializers.normal(stddev=0.02)
+
+
+class MLPGenerator(nn.Module):
+  """G(z): ``[batch, latent]`` → ``[batch, out_dim]``.
+
+  Attributes:
+    hidden: units per hidden layer (PacGAN: 400).
+    depth: number of hidden layers (PacGAN: 4).
+    out_dim: data dimension.
+    batch_norm: BatchNorm after each hidden linear layer (PacGAN: on).
+    bn_momentum: decay of BatchNorm's running statistics (PacGAN: 0.95).
+  """
+  hidden: int = 400
+  depth: int = 4
+  out_dim: int = 2
+  batch_norm: bool = True
+  bn_momentum: float = 0.95
+
+  @nn.compact
+  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+    h = z
+    for _ in range(self.depth):
+      # The bias is redundant in front of BatchNorm's shift.
+      h = nn.Dense(self.hidden, use_bias=not self.batch_norm, kernel_init=_INIT)(h)
+      if self.batch_norm:
+        h = nn.BatchNorm(use_running_average=not train,
+                         momentum=self.bn_momentum)(h)
+      h = nn.relu(h)
+    return nn.Dense(self.out_dim, kernel_init=_INIT)(h)
+
+
+class MaxoutDiscriminator(nn.Module):
+  """D's logit: ``[batch, dim]`` → ``[batch]``.
+
+  Attributes:
+    hidden: units per maxout layer (PacGAN: 200).
+    depth: number of maxout layers (PacGAN: 3).
+    pieces: linear pieces per maxout unit (PacGAN: 5).
+  """
+  hidden: int = 200
+  depth: int = 3
+  pieces: int = 5
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    del train  # No train-time behaviour; the argument keeps D's interface uniform.
+    h = x
+    for _ in range(self.depth):
+      h = nn.Dense(self.hidden * self.pieces, kernel_init=_INIT)(h)
+      h = jnp.max(h.reshape(*h.shape[:-1], self.hidden, self.pieces), axis=-1)
+    return nn.Dense(1, kernel_init=_INIT)(h)[..., 0]

@@ -1,0 +1,181 @@
+"""The GAN stage: ``d_steps`` D updates, then ``g_steps × g_repeats`` G updates.
+
+:func:`gan_stage` is a pure function ``(state, real) -> (state, metrics)`` for data
+that arrives from an input pipeline. :func:`train_stages` fuses many stages into one
+``lax.while_loop`` for data sampled on device (the 2D mixtures), so small models run
+at compute speed instead of at Python dispatch speed.
+
+Randomness: stage ``s`` derives every key from ``fold_in(state.rng, s)``, so a run
+resumed from a checkpoint draws exactly what an uninterrupted run draws.
+"""
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from vi_gen.losses import gan as gan_losses
+from vi_gen.training.schedule import Schedule
+from vi_gen.training.state import GANState, apply_model
+
+# Sampler of real data: (key, leading shape) -> array [*leading shape, *data shape].
+RealSampler = Callable[[jax.Array, tuple], jax.Array]
+
+_LOSS_KEYS = ('d_loss', 'g_loss')
+
+
+def _stage_keys(state: GANState) -> dict[str, jax.Array]:
+  data, d, g = jax.random.split(jax.random.fold_in(state.rng, state.step), 3)
+  return {'data': data, 'd': d, 'g': g}
+
+
+def _discriminator_update(state: GANState, real: jax.Array, key: jax.Array):
+  """One D update on a real batch against a fresh generated batch (eq. 16)."""
+  z = jax.random.normal(key, (real.shape[0], *state.latent_shape))
+  fake, _ = apply_model(state.generator, state.g_params, state.g_batch_stats, z,
+                        train=True)
+  fake = jax.lax.stop_gradient(fake)
+
+  def loss_fn(d_params):
+    real_logits, stats = apply_model(state.discriminator, d_params,
+                                     state.d_batch_stats, real, train=True)
+    fake_logits, stats = apply_model(state.discriminator, d_params, stats, fake,
+                                     train=True)
+    loss = gan_losses.discriminator_loss(real_logits, fake_logits).mean()
+    return loss, (stats, real_logits, fake_logits)
+
+  (loss, (stats, real_logits, fake_logits)), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(state.d_params)
+  updates, opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
+  state = state.replace(
+      d_params=optax.apply_updates(state.d_params, updates),
+      d_batch_stats=stats,
+      d_opt_state=opt_state)
+  metrics = {
+      'd_loss': loss,
+      'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),
+      'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),
+      'd_grad_norm': optax.global_norm(grads),
+      'd_update_norm': optax.global_norm(updates),
+  }
+  return state, metrics
+
+
+def _generator_update(state: GANState, z: jax.Array, schedule: Schedule):
+  """One G update on eq. 26 against the current anchor G°."""
+  reg = schedule.reg_lambda > 0
+  if reg:
+    # G°(z): one forward pass with the anchor's parameters, in the same BatchNorm
+    # mode as G(z), so that G° == G gives G°(z) == G(z) exactly.
+    anchor_fake, _ = apply_model(state.generator, state.anchor_params,
+                                 state.g_batch_stats, z, train=True)
+    anchor_fake = jax.lax.stop_gradient(anchor_fake)
+
+  def loss_fn(g_params):
+    fake, stats = apply_model(state.generator, g_params, state.g_batch_stats, z,
+                              train=True)
+    logits, _ = apply_model(state.discriminator, state.d_params,
+                            state.d_batch_stats, fake, train=True)
+    adversarial = gan_losses.generator_loss(logits).mean()
+    aux = {'g_loss': adversarial}
+    total = adversarial
+    if reg:
+      drift = gan_losses.generator_drift(fake, anchor_fake).mean()
+      aux['g_drift'] = drift
+      total = adversarial + schedule.reg_lambda * drift
+    return total, (stats, aux)
+
+  (total, (stats, aux)), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(state.g_params)
+  updates, opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
+  new_params = optax.apply_updates(state.g_params, updates)
+  # `previous`: the parameters this update started from become G° (a pytree swap).
+  anchor = state.g_params if schedule.anchor == 'previous' else state.anchor_params
+  state = state.replace(g_params=new_params, anchor_params=anchor,
+                        g_batch_stats=stats, g_opt_state=opt_state)
+  metrics = dict(aux, g_total=total, g_grad_norm=optax.global_norm(grads),
+                 g_update_norm=optax.global_norm(updates))
+  return state, metrics
+
+
+def gan_stage(state: GANState, real: jax.Array, schedule: Schedule):
+  """Runs one stage and returns ``(state, metrics)``.
+
+  Args:
+    state: the current :class:`GANState`.
+    real: ``[schedule.d_steps, batch, *data_shape]``, one real batch per D update.
+    schedule: the stage :class:`Schedule` (static under ``jit``).
+
+  Returns:
+    The new state (``step`` advanced by one) and a dict of scalar metrics, each
+    averaged over the stage's D or G updates.
+  """
+  keys = _stage_keys(state)
+  batch = real.shape[1]
+
+  def d_body(state, inputs):
+    real_batch, key = inputs
+    return _discriminator_update(state, real_batch, key)
+
+  d_keys = jax.random.split(keys['d'], schedule.d_steps)
+  state, d_metrics = jax.lax.scan(d_body, state, (real, d_keys))
+
+  if schedule.anchor == 'stage':
+    state = state.replace(anchor_params=state.g_params)
+
+  def g_body(state, key):
+    z = jax.random.normal(key, (batch, *state.latent_shape))
+    return jax.lax.scan(lambda s, _: _generator_update(s, z, schedule), state,
+                        None, length=schedule.g_repeats)
+
+  g_keys = jax.random.split(keys['g'], schedule.g_steps)
+  state, g_metrics = jax.lax.scan(g_body, state, g_keys)
+
+  metrics = jax.tree.map(jnp.mean, {**d_metrics, **g_metrics})
+  return state.replace(step=state.step + 1), metrics
+
+
+@functools.partial(jax.jit, static_argnames=('schedule', 'sample_real', 'batch_size'),
+                   donate_argnums=0)
+def train_stages(state: GANState, num_stages: jax.Array, *, schedule: Schedule,
+                 sample_real: RealSampler, batch_size: int):
+  """Runs up to ``num_stages`` stages in one compiled loop, sampling data on device.
+
+  The loop stops early at the first stage whose D or G loss is not finite.
+
+  Args:
+    state: the current :class:`GANState` (donated).
+    num_stages: how many stages to run (a traced integer: no re-compilation).
+    schedule: the stage :class:`Schedule`.
+    sample_real: ``(key, leading_shape) -> real data``, traceable.
+    batch_size: examples per update.
+
+  Returns:
+    ``(state, metrics, bad_step)``: metrics averaged over the stages run, and the
+    1-based number of the first stage with a non-finite loss (0 if none).
+  """
+  def run_one(state):
+    real = sample_real(_stage_keys(state)['data'], (schedule.d_steps, batch_size))
+    return gan_stage(state, real, schedule)
+
+  metrics_shape = jax.eval_shape(run_one, state)[1]
+  zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metrics_shape)
+
+  def cond(carry):
+    i, _, _, bad_step = carry
+    return (i < num_stages) & (bad_step == 0)
+
+  def body(carry):
+    i, state, sums, bad_step = carry
+    state, metrics = run_one(state)
+    finite = jnp.all(jnp.stack([jnp.isfinite(metrics[k]) for k in _LOSS_KEYS]))
+    bad_step = jnp.where(finite, 0, state.step)
+    sums = jax.tree.map(jnp.add, sums, metrics)
+    return i + 1, state, sums, bad_step
+
+  count, state, sums, bad_step = jax.lax.while_loop(
+      cond, body, (jnp.zeros((), jnp.int32), state, zeros, jnp.zeros((), jnp.int32)))
+  metrics = jax.tree.map(lambda s: s / jnp.maximum(count, 1), sums)
+  return state, metrics, bad_step

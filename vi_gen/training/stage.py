@@ -57,8 +57,8 @@ def _discriminator_update(state: GANState, real: jax.Array, key: jax.Array):
       'd_loss': loss,
       'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),
       'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),
-      'd_grad_norm': optax.global_norm(grads),
-      'd_update_norm': optax.global_norm(updates),
+      'd_grad_norm': optax.tree.norm(grads),
+      'd_update_norm': optax.tree.norm(updates),
   }
   return state, metrics
 
@@ -95,8 +95,8 @@ def _generator_update(state: GANState, z: jax.Array, schedule: Schedule):
   anchor = state.g_params if schedule.anchor == 'previous' else state.anchor_params
   state = state.replace(g_params=new_params, anchor_params=anchor,
                         g_batch_stats=stats, g_opt_state=opt_state)
-  metrics = dict(aux, g_total=total, g_grad_norm=optax.global_norm(grads),
-                 g_update_norm=optax.global_norm(updates))
+  metrics = dict(aux, g_total=total, g_grad_norm=optax.tree.norm(grads),
+                 g_update_norm=optax.tree.norm(updates))
   return state, metrics
 
 

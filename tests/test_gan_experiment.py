@@ -1,0 +1,168 @@
+"""The GAN experiment end to end: outputs, resume, and every bad-input error."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import chex
+import flax
+import numpy as np
+
+from vi_gen.training import gan_loop
+from vi_gen.training.state import GANState
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Tiny networks: these tests check plumbing, not GAN quality.
+TINY = gan_loop.GANConfig(
+    g_hidden=16, g_depth=2, d_hidden=8, d_depth=2, d_pieces=2, batch_size=16,
+    steps=4, eval_every=2, checkpoint_every=2, eval_samples=200, reg_lambda=1.0)
+TINY_FLAGS = ['--g_hidden=16', '--g_depth=2', '--d_hidden=8', '--d_depth=2',
+              '--d_pieces=2', '--batch_size=16', '--eval_samples=200']
+
+
+def _records(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+def _comparable(record):
+  return {k: v for k, v in record.items() if k != 'stages_per_sec'}
+
+
+class TrainAndEvaluateTest(absltest.TestCase):
+
+  def test_writes_metrics_pictures_and_checkpoints(self):
+    workdir = self.create_tempdir().full_path
+    final = gan_loop.train_and_evaluate(TINY, workdir)
+    records = _records(workdir)
+    self.assertEqual([r['step'] for r in records], [2, 4])
+    for key in ('modes', 'hq', 'reverse_kl', 'd_loss', 'g_loss', 'g_drift'):
+      self.assertIn(key, records[-1])
+    self.assertEqual(final, records[-1])
+    self.assertTrue(os.path.exists(os.path.join(workdir, 'samples_0000002.png')))
+    self.assertTrue(os.path.exists(os.path.join(workdir, 'samples_0000004.png')))
+    self.assertEqual(sorted(os.listdir(os.path.join(workdir, 'checkpoints'))),
+                     ['2', '4'])
+
+  def test_resumed_run_equals_uninterrupted_run(self):
+    straight = self.create_tempdir().full_path
+    gan_loop.train_and_evaluate(TINY, straight)
+    resumed = self.create_tempdir().full_path
+    gan_loop.train_and_evaluate(dataclasses.replace(TINY, steps=2), resumed)
+    gan_loop.train_and_evaluate(TINY, resumed)
+    self.assertEqual([_comparable(r) for r in _records(resumed)],
+                     [_comparable(r) for r in _records(straight)])
+    # And the states themselves.
+    states = []
+    for workdir in (straight, resumed):
+      ckpt = gan_loop.checkpoint.Checkpointer(workdir)
+      states.append(flax.serialization.to_state_dict(
+          ckpt.restore(gan_loop.create_state(TINY))))
+      ckpt.close()
+    chex.assert_trees_all_equal(states[0], states[1])
+
+  def test_rerun_of_finished_run_trains_nothing(self):
+    workdir = self.create_tempdir().full_path
+    first = gan_loop.train_and_evaluate(TINY, workdir)
+    again = gan_loop.train_and_evaluate(TINY, workdir)
+    self.assertEqual(again, first)
+    self.assertLen(_records(workdir), 2)
+
+  def test_non_finite_loss_keeps_last_good_checkpoint(self):
+    # Adam's first step moves every G weight by ~lr: stage 1 is finite, then G(z) overflows.
+    config = dataclasses.replace(TINY, g_lr=1e30, steps=6,
+                                 checkpoint_every=1, eval_every=1)
+    workdir = self.create_tempdir().full_path
+    with self.assertRaisesRegex(gan_loop.NonFiniteLossError,
+                                r'non-finite loss at stage (\d+)'):
+      gan_loop.train_and_evaluate(config, workdir)
+    ckpt = gan_loop.checkpoint.Checkpointer(workdir)
+    last = ckpt.latest_step()
+    self.assertIsNotNone(last)
+    state = ckpt.restore(gan_loop.create_state(config))
+    ckpt.close()
+    self.assertIsInstance(state, GANState)
+    self.assertEqual(int(state.step), last)
+    chex.assert_tree_all_finite(state.g_params)
+    chex.assert_tree_all_finite(state.d_params)
+
+
+def _run_cli(*flags, env=None):
+  return subprocess.run(
+      [sys.executable, '-m', 'experiments.gan', *flags], cwd=REPO,
+      capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, JAX_PLATFORMS='cpu', **(env or {})))
+
+
+class CommandLineTest(parameterized.TestCase):
+
+  def test_runs_and_reports(self):
+    workdir = self.create_tempdir().full_path
+    result = _run_cli(*TINY_FLAGS, '--steps=2', '--eval_every=1',
+                      f'--workdir={workdir}')
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertIn('final (stage 2)', result.stdout)
+    self.assertIn('stage 1/2', result.stderr)  # Progress while training.
+    self.assertLen(_records(workdir), 2)
+
+  def test_warns_when_the_term_is_inert(self):
+    workdir = self.create_tempdir().full_path
+    result = _run_cli(*TINY_FLAGS, '--steps=1', '--anchor=stage',
+                      '--reg_lambda=5', f'--workdir={workdir}')
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertIn('the regulariser is inert', result.stderr)
+
+  @parameterized.named_parameters(
+      ('unknown_dataset', ['--dataset=moons'], 'unknown dataset'),
+      ('unknown_anchor', ['--anchor=lagged'], 'unknown anchor policy'),
+      ('negative_lambda', ['--reg_lambda=-1'], 'reg_lambda must be >= 0'),
+      ('zero_steps', ['--steps=0'], 'steps must be >= 1'),
+      ('negative_steps', ['--steps=-5'], 'steps must be >= 1'),
+      ('zero_batch', ['--batch_size=0'], 'batch_size must be >= 1'),
+      ('zero_g_repeats', ['--g_repeats=0'], 'g_repeats must be >= 1'),
+  )
+  def test_bad_flag(self, flags, message):
+    workdir = self.create_tempdir().full_path
+    result = _run_cli(*flags, f'--workdir={workdir}')
+    self.assertEqual(result.returncode, 2)
+    self.assertIn(message, result.stderr)
+    error_lines = [l for l in result.stderr.splitlines() if 'error:' in l]
+    self.assertLen(error_lines, 1)
+    # Rejected before any computation: nothing was trained or written.
+    self.assertFalse(os.path.exists(os.path.join(workdir, 'metrics.jsonl')))
+
+  def test_unwritable_workdir(self):
+    blocker = self.create_tempfile('a_file').full_path
+    result = _run_cli(f'--workdir={blocker}/run')
+    self.assertEqual(result.returncode, 2)
+    self.assertIn('is not writable', result.stderr)
+
+  def test_incompatible_checkpoint(self):
+    workdir = self.create_tempdir().full_path
+    first = _run_cli(*TINY_FLAGS, '--steps=1', f'--workdir={workdir}')
+    self.assertEqual(first.returncode, 0, first.stderr)
+    result = _run_cli(*TINY_FLAGS, '--steps=2', '--reg_lambda=3',
+                      f'--workdir={workdir}')
+    self.assertEqual(result.returncode, 2)
+    self.assertIn('made by a different configuration', result.stderr)
+    self.assertIn('reg_lambda=1.0 (now 3.0)', result.stderr)
+
+  def test_non_finite_loss_exit(self):
+    workdir = self.create_tempdir().full_path
+    result = _run_cli(*TINY_FLAGS, '--steps=6', '--g_lr=1e30',
+                      '--checkpoint_every=1', '--eval_every=1',
+                      f'--workdir={workdir}')
+    self.assertEqual(result.returncode, 1)
+    self.assertRegex(result.stderr, r'non-finite loss at stage \d+')
+    self.assertIn('is intact', result.stderr)
+    records = _records(workdir)
+    self.assertTrue(np.isfinite(records[-1]['d_loss']))
+
+
+if __name__ == '__main__':
+  absltest.main()

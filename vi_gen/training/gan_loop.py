@@ -11,6 +11,7 @@
 """
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -117,6 +118,13 @@ def validate(config: GANConfig, workdir: str) -> None:
     raise ConfigError(str(e)) from None
 
 
+@functools.cache
+def _adam(lr: float, beta1: float, beta2: float) -> optax.GradientTransformation:
+  # One object per setting: the optimiser is static state structure, so equal
+  # configs must give equal structures or every run would compile anew.
+  return optax.adam(lr, beta1, beta2)
+
+
 def create_state(config: GANConfig) -> GANState:
   return GANState.create(
       rng=jax.random.PRNGKey(config.seed),
@@ -125,8 +133,8 @@ def create_state(config: GANConfig) -> GANState:
       discriminator=MaxoutDiscriminator(hidden=config.d_hidden,
                                         depth=config.d_depth,
                                         pieces=config.d_pieces),
-      g_tx=optax.adam(config.g_lr, config.beta1, config.beta2),
-      d_tx=optax.adam(config.d_lr, config.beta1, config.beta2),
+      g_tx=_adam(config.g_lr, config.beta1, config.beta2),
+      d_tx=_adam(config.d_lr, config.beta1, config.beta2),
       latent_shape=(config.latent_dim,),
       data_shape=(2,),
   )

@@ -16,6 +16,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments import quiet_logs
 from vi_gen.training import gan_loop
 
 _DEFAULTS = gan_loop.GANConfig()
@@ -84,6 +85,7 @@ def default_workdir(config: gan_loop.GANConfig) -> str:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  quiet_logs.install()
   config = config_from_flags()
   workdir = _WORKDIR.value or default_workdir(config)
   logging.info('config: %s', dataclasses.asdict(config))

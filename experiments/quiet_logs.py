@@ -1,0 +1,21 @@
+"""Keeps an experiment's progress readable: libraries' INFO chatter is dropped."""
+
+import logging as std_logging
+
+from absl import logging
+
+# Library files whose INFO records drown the progress lines (Orbax logs every save
+# step by step; JAX reports each accelerator backend it did not find).
+_NOISY_PATHS = ('/orbax/', '/jax/_src/xla_bridge.py')
+
+
+class _DropLibraryInfo(std_logging.Filter):
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return (record.levelno >= std_logging.WARNING
+            or not any(p in record.pathname for p in _NOISY_PATHS))
+
+
+def install() -> None:
+  """Filters libraries' INFO records out of absl's handler; warnings still show."""
+  logging.get_absl_handler().addFilter(_DropLibraryInfo())

@@ -21,7 +21,6 @@ for that budget, not for PacGAN's. Results go to stdout and to
 """
 
 import dataclasses
-import functools
 import json
 import math
 import os
@@ -68,24 +67,13 @@ def arms():
   ]
 
 
-@functools.cache
-def _sampler(name):
-  """One sampler function per dataset, so that jit compiles once per arm."""
-  mixture = toy2d.get_mixture(name)
-
-  def sample_real(key, leading_shape):
-    return mixture.sample(key, math.prod(leading_shape)).reshape(*leading_shape, 2)
-
-  return sample_real
-
-
 def run_one(config: gan_loop.GANConfig) -> tuple[dict, float]:
   """Trains one seed for config.steps stages; returns final metrics and seconds."""
   start = time.perf_counter()
   state = gan_loop.create_state(config)
   state, _, bad_step = train_stages(
       state, jnp.asarray(config.steps, jnp.int32), schedule=config.schedule,
-      sample_real=_sampler(config.dataset), batch_size=config.batch_size)
+      sample_real=toy2d.real_sampler(config.dataset), batch_size=config.batch_size)
   mixture = toy2d.get_mixture(config.dataset)
   z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1),
                         (config.eval_samples, config.latent_dim))

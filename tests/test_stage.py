@@ -152,11 +152,7 @@ class StageTest(parameterized.TestCase):
 
   def test_fused_stages_equal_single_stages(self):
     schedule = Schedule(reg_lambda=1.0, anchor='previous')
-    mix = toy2d.ring8()
-
-    def sample_real(key, shape):
-      return mix.sample(key, shape[0] * shape[1]).reshape(*shape, 2)
-
+    sample_real = toy2d.real_sampler('ring8')
     fused, _, bad = train_stages(_state(), jnp.asarray(4), schedule=schedule,
                                  sample_real=sample_real, batch_size=BATCH)
     self.assertEqual(int(bad), 0)
@@ -170,14 +166,11 @@ class StageTest(parameterized.TestCase):
 
   def test_fused_loop_stops_at_first_non_finite_loss(self):
     schedule = Schedule()
-    mix = toy2d.ring8()
+    sample_real = toy2d.real_sampler('ring8')
     state = _state()
     state = state.replace(
         d_params=jax.tree.map(lambda p: jnp.full_like(p, jnp.nan), state.d_params),
         step=jnp.asarray(7, jnp.int32))
-
-    def sample_real(key, shape):
-      return mix.sample(key, shape[0] * shape[1]).reshape(*shape, 2)
 
     state, _, bad = train_stages(state, jnp.asarray(5), schedule=schedule,
                                  sample_real=sample_real, batch_size=BATCH)

@@ -10,7 +10,9 @@ with equal weights and isotropic covariance σ²I.
 """
 
 import dataclasses
+import functools
 import math
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -64,3 +66,18 @@ def get_mixture(name: str) -> Mixture2D:
     raise ValueError(
         f'unknown 2D dataset {name!r}; choose one of {sorted(DATASETS)}')
   return DATASETS[name]()
+
+
+@functools.cache
+def real_sampler(name: str) -> Callable[[jax.Array, tuple], jax.Array]:
+  """``(key, leading_shape) -> [*leading_shape, 2]`` samples of mixture ``name``.
+
+  One function object per name, so that a jitted loop taking it as a static
+  argument compiles once per dataset.
+  """
+  mixture = get_mixture(name)
+
+  def sample(key: jax.Array, leading_shape: tuple) -> jax.Array:
+    return mixture.sample(key, math.prod(leading_shape)).reshape(*leading_shape, 2)
+
+  return sample

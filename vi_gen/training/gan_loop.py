@@ -193,10 +193,6 @@ def train_and_evaluate(config: GANConfig, workdir: str) -> Optional[dict]:
   else:
     _truncate_metrics(metrics_path, 0)
 
-  def sample_real(key, leading_shape):
-    num = int(np.prod(leading_shape))
-    return mixture.sample(key, num).reshape(*leading_shape, 2)
-
   eval_z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1),
                              (config.eval_samples, config.latent_dim))
   step = int(state.step)
@@ -206,7 +202,8 @@ def train_and_evaluate(config: GANConfig, workdir: str) -> Optional[dict]:
     num = _next_boundary(step, config) - step
     state, metrics, bad_step = train_stages(
         state, jnp.asarray(num, jnp.int32), schedule=schedule,
-        sample_real=sample_real, batch_size=config.batch_size)
+        sample_real=toy2d.real_sampler(config.dataset),
+        batch_size=config.batch_size)
     if (bad_step := int(bad_step)) != 0:
       ckpt.close()
       raise NonFiniteLossError(

@@ -1,6 +1,6 @@
 r"""GAN on a 2D mixture, with or without the variational regulariser (eq. 26).
 
-    python -m experiments.gan                                 # ring8, λ = 1, ~1 min on 2 CPU cores
+    python -m experiments.gan                                 # ring8, λ = 100, ~1 min on 2 CPU cores
     python -m experiments.gan --reg_lambda=0                  # the unregularised control
     python -m experiments.gan --dataset=grid25 --anchor=stage --g_repeats=2 --reg_lambda=5
 

@@ -150,7 +150,7 @@ class CommandLineTest(parameterized.TestCase):
                       f'--workdir={workdir}')
     self.assertEqual(result.returncode, 2)
     self.assertIn('made by a different configuration', result.stderr)
-    self.assertIn('reg_lambda=1.0 (now 3.0)', result.stderr)
+    self.assertIn('reg_lambda=100.0 (now 3.0)', result.stderr)
 
   def test_non_finite_loss_exit(self):
     workdir = self.create_tempdir().full_path

@@ -201,6 +201,9 @@ def train_and_evaluate(config: GANConfig, workdir: str) -> Optional[dict]:
                              (config.eval_samples, config.latent_dim))
   step = int(state.step)
   last_eval = None
+  # Training metrics are averaged on the host since the last evaluation; after a
+  # resume mid-interval that average covers only the stages run since the resume.
+  # Evaluation metrics (modes, hq, reverse_kl) do not depend on it.
   sums, count, interval_start = {}, 0, time.perf_counter()
   while step < config.steps:
     num = _next_boundary(step, config) - step

@@ -115,25 +115,27 @@ def gan_stage(state: GANState, real: jax.Array, schedule: Schedule):
   keys = _stage_keys(state)
   batch = real.shape[1]
 
-  def d_body(state, inputs):
-    real_batch, key = inputs
-    return _discriminator_update(state, real_batch, key)
-
+  # Python loops, not lax.scan: the counts are small and static, and XLA on CPU
+  # runs convolutions inside a while loop several times slower than outside one.
   d_keys = jax.random.split(keys['d'], schedule.d_steps)
-  state, d_metrics = jax.lax.scan(d_body, state, (real, d_keys))
+  d_metrics = []
+  for i in range(schedule.d_steps):
+    state, m = _discriminator_update(state, real[i], d_keys[i])
+    d_metrics.append(m)
 
   if schedule.anchor == 'stage':
     state = state.replace(anchor_params=state.g_params)
 
-  def g_body(state, key):
-    z = jax.random.normal(key, (batch, *state.latent_shape))
-    return jax.lax.scan(lambda s, _: _generator_update(s, z, schedule), state,
-                        None, length=schedule.g_repeats)
-
   g_keys = jax.random.split(keys['g'], schedule.g_steps)
-  state, g_metrics = jax.lax.scan(g_body, state, g_keys)
+  g_metrics = []
+  for key in g_keys:
+    z = jax.random.normal(key, (batch, *state.latent_shape))
+    for _ in range(schedule.g_repeats):
+      state, m = _generator_update(state, z, schedule)
+      g_metrics.append(m)
 
-  metrics = jax.tree.map(jnp.mean, {**d_metrics, **g_metrics})
+  mean = lambda ms: jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *ms)
+  metrics = {**mean(d_metrics), **mean(g_metrics)}
   return state.replace(step=state.step + 1), metrics
 
 

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vi_gen.data import toy2d
+from vi_gen.metrics.modes2d import mode_metrics
 from vi_gen.training import gan_loop
 from vi_gen.training.stage import train_stages
 
@@ -77,8 +78,9 @@ def run_one(config: gan_loop.GANConfig) -> tuple[dict, float]:
   mixture = toy2d.get_mixture(config.dataset)
   z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1),
                         (config.eval_samples, config.latent_dim))
-  scores, _ = gan_loop.evaluate(state, mixture, z)
-  scores['diverged_at'] = int(bad_step)
+  result = mode_metrics(gan_loop.generate(state, z), mixture.means, mixture.sigma)
+  scores = {'modes': int(result.modes), 'hq': float(result.hq),
+            'reverse_kl': float(result.reverse_kl), 'diverged_at': int(bad_step)}
   return scores, time.perf_counter() - start
 
 

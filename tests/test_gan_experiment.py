@@ -31,7 +31,8 @@ def _records(workdir):
 
 
 def _comparable(record):
-  return {k: v for k, v in record.items() if k != 'stages_per_sec'}
+  return {k: v for k, v in record.items()
+          if k not in ('stages_per_sec', 'eval_seconds')}
 
 
 class TrainAndEvaluateTest(absltest.TestCase):

@@ -1,4 +1,4 @@
-"""Pictures a researcher looks at: generated 2D samples over the true modes."""
+"""Pictures a researcher looks at: 2D samples over the true modes; image grids."""
 
 import matplotlib
 
@@ -24,3 +24,24 @@ def plot_samples_2d(path: str, samples: np.ndarray, means: np.ndarray,
   fig.tight_layout()
   fig.savefig(path)
   plt.close(fig)
+
+
+def image_grid(images: np.ndarray, columns: int = 8) -> np.ndarray:
+  """Tiles ``[N, H, W, C]`` images in [−1, 1] into one uint8 ``[rows·H, columns·W, C]``."""
+  images = np.asarray(images)
+  n, height, width, channels = images.shape
+  rows = -(-n // columns)
+  padded = np.full((rows * columns, height, width, channels), -1.0, np.float32)
+  padded[:n] = images
+  grid = padded.reshape(rows, columns, height, width, channels)
+  grid = grid.transpose(0, 2, 1, 3, 4).reshape(rows * height, columns * width,
+                                               channels)
+  return np.round((np.clip(grid, -1, 1) + 1) * 127.5).astype(np.uint8)
+
+
+def save_image_grid(path: str, grid: np.ndarray) -> None:
+  """Saves a uint8 grid from :func:`image_grid` as a PNG (grey if one channel)."""
+  if grid.shape[-1] == 1:
+    plt.imsave(path, grid[..., 0], cmap='gray', vmin=0, vmax=255)
+  else:
+    plt.imsave(path, grid)

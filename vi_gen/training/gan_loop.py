@@ -1,13 +1,20 @@
-"""Train and evaluate a GAN on a 2D mixture: the loop behind ``experiments.gan``.
+"""Train and evaluate a GAN on a 2D mixture or an image dataset (``experiments.gan``).
 
 ``train_and_evaluate(config, workdir)`` writes to ``workdir``:
 
 * ``config.json``: the configuration (checked on resume);
-* ``metrics.jsonl``: one JSON object per evaluation with ``step``, ``modes``,
-  ``hq`` (percent), ``reverse_kl``, the training losses averaged since the
-  previous evaluation, and throughput;
-* ``samples_STEP.png``: 2,500 samples over the true modes at each evaluation;
+* ``metrics.jsonl``: one JSON object per evaluation with ``step``, the dataset's
+  metrics, the training losses averaged since the previous evaluation, and
+  throughput. 2D: ``modes``, ``hq`` (percent), ``reverse_kl``. MNIST: ``fd`` and
+  ``fd_floor``; stacked MNIST also ``stacked_modes`` and ``stacked_kl``;
+* ``samples_STEP.png``: 2D samples over the true modes, or an 8×8 grid of images
+  from a fixed z;
+* TensorBoard event files (``tensorboard --logdir WORKDIR``): every number in
+  metrics.jsonl, and the image grids;
 * ``checkpoints/``: Orbax checkpoints; re-running on the same workdir resumes.
+
+Defaults depend on the dataset family (:func:`default_config`); the paper's two
+image experiments are presets (:data:`PRESETS`, ``--schedule=exp1|exp2``).
 """
 
 import dataclasses
@@ -18,6 +25,7 @@ import time
 from typing import Optional
 
 from absl import logging
+from flax.metrics import tensorboard
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,11 +33,15 @@ import optax
 
 from vi_gen import checkpoint
 from vi_gen import plotting
+from vi_gen.data import images as image_data
 from vi_gen.data import toy2d
+from vi_gen.metrics import image_metrics
+from vi_gen.metrics import mnist_classifier
 from vi_gen.metrics.modes2d import mode_metrics
+from vi_gen.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from vi_gen.models.mlp2d import MaxoutDiscriminator, MLPGenerator
 from vi_gen.training.schedule import Schedule
-from vi_gen.training.stage import train_stages
+from vi_gen.training import stage as stage_lib
 from vi_gen.training.state import GANState
 
 
@@ -41,19 +53,34 @@ class NonFiniteLossError(FloatingPointError):
   """Training produced a NaN or infinite loss."""
 
 
+# The paper's two DCGAN experiments (SPEC.md §3). exp1: BatchNorm; per stage one D
+# update, a snapshot G° = G, then 2 G updates on the same z. exp2: no BatchNorm;
+# 5 D updates, one snapshot, then 5 minibatches of z × 2 G updates against it.
+PRESETS = {
+    'exp1': dict(anchor='stage', d_steps=1, g_steps=1, g_repeats=2,
+                 batch_norm=True),
+    'exp2': dict(anchor='stage', d_steps=5, g_steps=5, g_repeats=2,
+                 batch_norm=False),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class GANConfig:
-  """A 2D GAN experiment. Defaults: PacGAN's networks, a one-minute CPU budget.
+  """A GAN experiment. The defaults are the 2D ones; see :func:`default_config`.
 
-  PacGAN (Lin et al., 2018) trains with Adam(1e-4, β₁ = 0.8) for 400 epochs of
-  1,000 batches of 100; the defaults here train 4,000 stages at a higher learning
-  rate so that a first run finishes in about a minute on two CPU cores.
+  2D: PacGAN's networks, a one-minute CPU budget. PacGAN (Lin et al., 2018)
+  trains with Adam(1e-4, β₁ = 0.8) for 400 epochs of 1,000 batches of 100; the
+  defaults here train 4,000 stages at a higher learning rate so that a first run
+  finishes in about a minute on two CPU cores. λ: the paper's λ = 5 is for 64×64
+  images. In 2D one G update moves G(z) by roughly 1e-3, so λ‖G(z) − G°(z)‖² is
+  negligible beside −log D(G(z)) unless λ is near 100; ``python -m
+  benchmarks.collapse`` measures λ = 100 against λ = 0.
 
-  λ: the paper's λ = 5 is for 64×64 images. In 2D one G update moves G(z) by
-  roughly 1e-3, so λ‖G(z) − G°(z)‖² is negligible beside −log D(G(z)) unless λ is
-  near 100; ``python -m benchmarks.collapse`` measures λ = 100 against λ = 0.
+  Images: the paper's code (DCGAN, z ∈ R¹⁰⁰, batch 64, Adam 2e-4, β₁ = 0.5, λ = 5)
+  with the ``exp1`` schedule unless another is chosen.
   """
   dataset: str = 'ring8'
+  preset: str = 'custom'
   reg_lambda: float = 100.0
   anchor: str = 'previous'
   d_steps: int = 1
@@ -65,12 +92,13 @@ class GANConfig:
   beta1: float = 0.5
   beta2: float = 0.999
   latent_dim: int = 2
+  batch_norm: bool = True
   g_hidden: int = 400
   g_depth: int = 4
-  g_batch_norm: bool = True
   d_hidden: int = 200
   d_depth: int = 3
   d_pieces: int = 5
+  width: int = 64
   steps: int = 4000
   seed: int = 0
   eval_every: int = 500
@@ -83,25 +111,60 @@ class GANConfig:
                     d_steps=self.d_steps, g_steps=self.g_steps,
                     g_repeats=self.g_repeats)
 
+  @property
+  def is_image(self) -> bool:
+    return self.dataset in image_data.DATASETS
+
 
 # Fields that may change when a run is resumed: they do not change what is trained.
 RESUMABLE_FIELDS = ('steps', 'eval_every', 'checkpoint_every')
 
+# Generated samples per evaluation on image datasets: the stacked-MNIST protocol's
+# 26,000; the MNIST test set's size for FD; elsewhere no metric, only the grid.
+_IMAGE_EVAL_SAMPLES = {'mnist': 10_000, 'stacked_mnist':
+                       image_metrics.STACKED_MNIST_SAMPLES}
+
+
+def default_config(dataset: str = 'ring8', preset: str = 'custom') -> GANConfig:
+  """The defaults for ``dataset`` with the schedule ``preset`` applied.
+
+  Raises:
+    ConfigError: for an unknown dataset or preset.
+  """
+  if dataset not in toy2d.DATASETS and dataset not in image_data.DATASETS:
+    raise ConfigError(
+        f'unknown dataset {dataset!r}; choose one of '
+        f'{", ".join(sorted([*toy2d.DATASETS, *image_data.DATASETS]))}')
+  if preset != 'custom' and preset not in PRESETS:
+    raise ConfigError(f'unknown schedule {preset!r}; choose one of '
+                      f'custom, {", ".join(sorted(PRESETS))}')
+  config = GANConfig(dataset=dataset)
+  if dataset in image_data.DATASETS:
+    preset = 'exp1' if preset == 'custom' else preset
+    config = dataclasses.replace(
+        config, reg_lambda=5.0, batch_size=64, g_lr=2e-4, d_lr=2e-4,
+        latent_dim=100, steps=2000, eval_every=500, checkpoint_every=500,
+        eval_samples=_IMAGE_EVAL_SAMPLES.get(dataset, 0))
+  if preset != 'custom':
+    config = dataclasses.replace(config, preset=preset, **PRESETS[preset])
+  return config
+
 
 def validate(config: GANConfig, workdir: str) -> None:
   """Raises :class:`ConfigError` with a one-line reason if ``config`` cannot run."""
-  if config.dataset not in toy2d.DATASETS:
-    raise ConfigError(f'unknown dataset {config.dataset!r}; choose one of '
-                      f'{", ".join(sorted(toy2d.DATASETS))}')
+  default_config(config.dataset, config.preset)  # known dataset and preset
   try:
     config.schedule  # pylint: disable=pointless-statement
   except ValueError as e:
     raise ConfigError(str(e)) from None
   for name in ('steps', 'batch_size', 'eval_every', 'checkpoint_every',
-               'eval_samples', 'latent_dim', 'g_hidden', 'g_depth', 'd_hidden',
-               'd_depth', 'd_pieces'):
+               'latent_dim', 'g_hidden', 'g_depth', 'd_hidden', 'd_depth',
+               'd_pieces', 'width'):
     if getattr(config, name) < 1:
       raise ConfigError(f'{name} must be >= 1, got {getattr(config, name)}')
+  if config.eval_samples < (0 if config.is_image else 1):
+    raise ConfigError(f'eval_samples must be >= {0 if config.is_image else 1}, '
+                      f'got {config.eval_samples}')
   for name in ('g_lr', 'd_lr'):
     if not getattr(config, name) > 0:
       raise ConfigError(f'{name} must be > 0, got {getattr(config, name)}')
@@ -130,27 +193,175 @@ def _adam(lr: float, beta1: float, beta2: float) -> optax.GradientTransformation
 
 
 def create_state(config: GANConfig) -> GANState:
+  if config.is_image:
+    info = image_data.get_dataset(config.dataset)
+    generator = DCGANGenerator(image_size=info.image_size, channels=info.channels,
+                               width=config.width, batch_norm=config.batch_norm)
+    discriminator = DCGANDiscriminator(image_size=info.image_size,
+                                       width=config.width,
+                                       batch_norm=config.batch_norm)
+    data_shape = info.shape
+  else:
+    generator = MLPGenerator(hidden=config.g_hidden, depth=config.g_depth,
+                             out_dim=2, batch_norm=config.batch_norm)
+    discriminator = MaxoutDiscriminator(hidden=config.d_hidden,
+                                        depth=config.d_depth,
+                                        pieces=config.d_pieces)
+    data_shape = (2,)
   return GANState.create(
       rng=jax.random.PRNGKey(config.seed),
-      generator=MLPGenerator(hidden=config.g_hidden, depth=config.g_depth,
-                             out_dim=2, batch_norm=config.g_batch_norm),
-      discriminator=MaxoutDiscriminator(hidden=config.d_hidden,
-                                        depth=config.d_depth,
-                                        pieces=config.d_pieces),
+      generator=generator,
+      discriminator=discriminator,
       g_tx=_adam(config.g_lr, config.beta1, config.beta2),
       d_tx=_adam(config.d_lr, config.beta1, config.beta2),
       latent_shape=(config.latent_dim,),
-      data_shape=(2,),
+      data_shape=data_shape,
   )
 
 
-def evaluate(state: GANState, mixture: toy2d.Mixture2D,
-             z: jax.Array) -> tuple[dict[str, float], np.ndarray]:
-  """Mode metrics of G(z) (inference mode) and the samples themselves."""
-  samples = state.generate(z)
-  scores = mode_metrics(samples, mixture.means, mixture.sigma)
-  return ({'modes': int(scores.modes), 'hq': float(scores.hq),
-           'reverse_kl': float(scores.reverse_kl)}, np.asarray(samples))
+@jax.jit
+def _generate(state: GANState, z: jax.Array) -> jax.Array:
+  return state.generate(z)
+
+
+def generate(state: GANState, z: jax.Array, chunk: int = 500) -> np.ndarray:
+  """G(z) in inference mode, in fixed-size chunks so that memory stays bounded."""
+  out = []
+  for i in range(0, len(z), chunk):
+    part = z[i:i + chunk]
+    pad = chunk - len(part) if len(z) > chunk else 0
+    if pad:
+      part = jnp.concatenate([part, jnp.zeros((pad, *part.shape[1:]), part.dtype)])
+    out.append(np.asarray(_generate(state, part))[:len(part) - pad])
+  return np.concatenate(out)
+
+
+class _Toy2DTask:
+  """2D mixtures: data sampled on device, many stages per compiled call."""
+
+  def __init__(self, config: GANConfig, seed_key: jax.Array):
+    self.config = config
+    self.mixture = toy2d.get_mixture(config.dataset)
+    self.eval_z = jax.random.normal(seed_key, (config.eval_samples,
+                                               config.latent_dim))
+
+  def start(self, state: GANState) -> None:
+    del state
+
+  def advance(self, state: GANState, num: int):
+    state, metrics, bad_step = stage_lib.train_stages(
+        state, jnp.asarray(num, jnp.int32), schedule=self.config.schedule,
+        sample_real=toy2d.real_sampler(self.config.dataset),
+        batch_size=self.config.batch_size)
+    return state, metrics, num, int(bad_step)
+
+  def evaluate(self, state: GANState, step: int, workdir: str, writer) -> dict:
+    del writer
+    samples = generate(state, self.eval_z)
+    scores = mode_metrics(samples, self.mixture.means, self.mixture.sigma)
+    scores = {'modes': int(scores.modes), 'hq': float(scores.hq),
+              'reverse_kl': float(scores.reverse_kl)}
+    plotting.plot_samples_2d(
+        os.path.join(workdir, f'samples_{step:07d}.png'), samples,
+        self.mixture.means, self.mixture.sigma,
+        f'{self.config.dataset}, λ={self.config.reg_lambda:g}, stage {step}: '
+        f'{scores["modes"]}/{self.mixture.num_modes} modes, '
+        f'{scores["hq"]:.1f}% HQ, KL {scores["reverse_kl"]:.2f}')
+    return scores
+
+  def describe(self, scores: dict) -> str:
+    return (f'modes {scores["modes"]}/{self.mixture.num_modes}  hq '
+            f'{scores["hq"]:.1f}%  reverse_kl {scores["reverse_kl"]:.3f}')
+
+
+class _ImageTask:
+  """Image datasets: batches from a TFDS pipeline, one compiled stage per call.
+
+  Metrics use the fixed MNIST classifier where it applies: ``mnist`` (FD) and
+  ``stacked_mnist`` (modes, KL and FD). The real statistics and the FD floor are
+  computed once per process, from the test and train splits with the same count.
+  """
+  GRID = 64
+
+  def __init__(self, config: GANConfig, seed_key: jax.Array, data_dir, manual_dir):
+    self.config = config
+    self.info = image_data.get_dataset(config.dataset)
+    self.data_kwargs = dict(data_dir=data_dir, manual_dir=manual_dir)
+    z_key, grid_key = jax.random.split(seed_key)
+    self.eval_z = jax.random.normal(z_key, (config.eval_samples, config.latent_dim))
+    self.grid_z = jax.random.normal(grid_key, (self.GRID, config.latent_dim))
+    self.has_metrics = (config.dataset in _IMAGE_EVAL_SAMPLES
+                        and config.eval_samples > 0)
+    self.batches = None
+    self.real_stats = None
+
+  def start(self, state: GANState) -> None:
+    c = self.config
+    self.batches = image_data.train_batches(
+        c.dataset, batch_size=c.batch_size, d_steps=c.d_steps, seed=c.seed,
+        skip_stages=int(state.step), **self.data_kwargs)
+    self.real_shape = (c.d_steps, c.batch_size, *self.info.shape)
+    if self.has_metrics:
+      self._prepare_metrics()
+
+  def _prepare_metrics(self) -> None:
+    classifier = mnist_classifier.load()
+    n = self.config.eval_samples
+    test_x, test_y = image_data.load_arrays('mnist', 'test', **self.data_kwargs)
+    train_x, train_y = image_data.load_arrays('mnist', 'train', **self.data_kwargs)
+    if self.config.dataset == 'stacked_mnist':
+      rng = np.random.default_rng(0)
+      test_x, _ = image_data.stack_digits(test_x, test_y, n, rng)
+      train_x, _ = image_data.stack_digits(train_x, train_y, n, rng)
+    else:
+      test_x, train_x = test_x[:n], train_x[:n]
+    self.real_stats = image_metrics.gaussian_stats(self._features(classifier, test_x)[1])
+    train_stats = image_metrics.gaussian_stats(
+        self._features(classifier, train_x)[1])
+    self.fd_floor = image_metrics.frechet_distance(self.real_stats, train_stats)
+    self.classifier = classifier
+    logging.info('FD floor (real test vs real train, %d each): %.3f', n,
+                 self.fd_floor)
+
+  @staticmethod
+  def _features(classifier, images):
+    return classifier.channel_outputs(images)
+
+  def advance(self, state: GANState, num: int):
+    schedule = self.config.schedule
+    totals = stage_lib.zero_totals(state, self.real_shape, schedule)
+    for _ in range(num):
+      real = next(self.batches)['image']
+      state, totals = stage_lib.train_stage_on_batch(state, real, totals,
+                                                     schedule=schedule)
+    sums, count, bad_step = totals
+    count = int(count)
+    return (state, jax.tree.map(lambda s: s / max(count, 1), sums), count,
+            int(bad_step))
+
+  def evaluate(self, state: GANState, step: int, workdir: str, writer) -> dict:
+    grid = plotting.image_grid(generate(state, self.grid_z))
+    plotting.save_image_grid(os.path.join(workdir, f'samples_{step:07d}.png'), grid)
+    writer.image('samples', grid[None], step)
+    if not self.has_metrics:
+      return {}
+    labels, features = self._features(self.classifier, generate(state, self.eval_z))
+    scores = {'fd': image_metrics.frechet_distance(
+        image_metrics.gaussian_stats(features), self.real_stats),
+              'fd_floor': self.fd_floor}
+    if self.config.dataset == 'stacked_mnist':
+      modes = image_metrics.stacked_mnist_modes(labels)
+      scores.update(stacked_modes=modes.modes, stacked_kl=modes.kl)
+    return scores
+
+  def describe(self, scores: dict) -> str:
+    parts = []
+    if 'stacked_modes' in scores:
+      parts.append(f'modes {scores["stacked_modes"]}/1000  '
+                   f'kl {scores["stacked_kl"]:.3f}')
+    if 'fd' in scores:
+      parts.append(f'fd {scores["fd"]:.3f} (floor {scores["fd_floor"]:.3f})')
+    return '  '.join(parts) or 'samples written'
 
 
 def _truncate_metrics(path: str, last_step: int) -> None:
@@ -171,8 +382,16 @@ def _next_boundary(step: int, config: GANConfig) -> int:
              next_multiple(config.checkpoint_every), config.steps)
 
 
-def train_and_evaluate(config: GANConfig, workdir: str) -> Optional[dict]:
+def train_and_evaluate(config: GANConfig, workdir: str, *,
+                       data_dir: Optional[str] = None,
+                       manual_dir: Optional[str] = None) -> Optional[dict]:
   """Trains (or resumes) the run in ``workdir``; returns the last evaluation.
+
+  Args:
+    config: the experiment.
+    workdir: where outputs go; an existing run there is resumed.
+    data_dir, manual_dir: TFDS directories for image datasets (see
+      :func:`vi_gen.data.images.tfds_kwargs`).
 
   Raises:
     ConfigError: before any computation, if the config or workdir is unusable.
@@ -180,10 +399,8 @@ def train_and_evaluate(config: GANConfig, workdir: str) -> Optional[dict]:
       checkpoint is left as it was.
   """
   validate(config, workdir)
-  schedule = config.schedule
-  if (reason := schedule.inert_reason()) is not None:
+  if (reason := config.schedule.inert_reason()) is not None:
     logging.warning('%s', reason)
-  mixture = toy2d.get_mixture(config.dataset)
   checkpoint.write_config(config, workdir)
   metrics_path = os.path.join(workdir, 'metrics.jsonl')
 
@@ -193,64 +410,62 @@ def train_and_evaluate(config: GANConfig, workdir: str) -> Optional[dict]:
     state = ckpt.restore(state)
     logging.info('resumed from the checkpoint at step %d in %s', restored_step,
                  workdir)
-    _truncate_metrics(metrics_path, restored_step)
-  else:
-    _truncate_metrics(metrics_path, 0)
-
-  eval_z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1),
-                             (config.eval_samples, config.latent_dim))
+  _truncate_metrics(metrics_path, restored_step or 0)
   step = int(state.step)
+  if step >= config.steps:
+    ckpt.close()
+    logging.info('%s is already at step %d of %d; nothing to train.', workdir,
+                 step, config.steps)
+    return _read_last_record(metrics_path)
+
+  seed_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
+  task = (_ImageTask(config, seed_key, data_dir, manual_dir) if config.is_image
+          else _Toy2DTask(config, seed_key))
+  task.start(state)
+  writer = tensorboard.SummaryWriter(workdir)
   last_eval = None
   # Training metrics are averaged on the host since the last evaluation; after a
   # resume mid-interval that average covers only the stages run since the resume.
-  # Evaluation metrics (modes, hq, reverse_kl) do not depend on it.
+  # Evaluation metrics do not depend on it.
   sums, count, interval_start = {}, 0, time.perf_counter()
-  while step < config.steps:
-    num = _next_boundary(step, config) - step
-    state, metrics, bad_step = train_stages(
-        state, jnp.asarray(num, jnp.int32), schedule=schedule,
-        sample_real=toy2d.real_sampler(config.dataset),
-        batch_size=config.batch_size)
-    if (bad_step := int(bad_step)) != 0:
-      last_good = ckpt.latest_step()
-      ckpt.close()
-      raise NonFiniteLossError(
-          f'non-finite loss at stage {bad_step}; stopped. The last good '
-          f'checkpoint (step {last_good}) in {workdir} is intact.')
-    step = int(state.step)
-    for k, v in metrics.items():
-      sums[k] = sums.get(k, 0.0) + float(v) * num
-    count += num
+  try:
+    while step < config.steps:
+      num = _next_boundary(step, config) - step
+      state, metrics, done, bad_step = task.advance(state, num)
+      if bad_step != 0:
+        last_good = ckpt.latest_step()
+        raise NonFiniteLossError(
+            f'non-finite loss at stage {bad_step}; stopped. The last good '
+            f'checkpoint (step {last_good}) in {workdir} is intact.')
+      step = int(state.step)
+      for k, v in metrics.items():
+        sums[k] = sums.get(k, 0.0) + float(v) * done
+      count += done
 
-    if step % config.eval_every == 0 or step == config.steps:
-      elapsed = time.perf_counter() - interval_start
-      scores, samples = evaluate(state, mixture, eval_z)
-      record = {'step': step, **scores,
-                **{k: v / count for k, v in sorted(sums.items())},
-                'stages_per_sec': count / elapsed}
-      with open(metrics_path, 'a') as f:
-        f.write(json.dumps(record) + '\n')
-      plotting.plot_samples_2d(
-          os.path.join(workdir, f'samples_{step:07d}.png'), samples,
-          mixture.means, mixture.sigma,
-          f'{config.dataset}, λ={config.reg_lambda:g}, stage {step}: '
-          f'{scores["modes"]}/{mixture.num_modes} modes, {scores["hq"]:.1f}% HQ, '
-          f'KL {scores["reverse_kl"]:.2f}')
-      logging.info(
-          'stage %d/%d  modes %d/%d  hq %.1f%%  reverse_kl %.3f  d_loss %.3f  '
-          'g_loss %.3f  (%.0f stages/s)', step, config.steps, scores['modes'],
-          mixture.num_modes, scores['hq'], scores['reverse_kl'],
-          record['d_loss'], record['g_loss'], record['stages_per_sec'])
-      last_eval = record
-      sums, count, interval_start = {}, 0, time.perf_counter()
-    if step % config.checkpoint_every == 0 or step == config.steps:
-      ckpt.save(step, state)
-  ckpt.close()
-
-  if last_eval is None:
-    logging.info('%s is already at step %d of %d; nothing to train.', workdir,
-                 step, config.steps)
-    last_eval = _read_last_record(metrics_path)
+      if step % config.eval_every == 0 or step == config.steps:
+        elapsed = time.perf_counter() - interval_start
+        eval_start = time.perf_counter()
+        scores = task.evaluate(state, step, workdir, writer)
+        record = {'step': step, **scores,
+                  **{k: v / count for k, v in sorted(sums.items())},
+                  'stages_per_sec': count / elapsed,
+                  'eval_seconds': time.perf_counter() - eval_start}
+        with open(metrics_path, 'a') as f:
+          f.write(json.dumps(record) + '\n')
+        for k, v in record.items():
+          if k != 'step':
+            writer.scalar(k, v, step)
+        writer.flush()
+        logging.info('stage %d/%d  %s  d_loss %.3f  g_loss %.3f  (%.2f stages/s)',
+                     step, config.steps, task.describe(scores), record['d_loss'],
+                     record['g_loss'], record['stages_per_sec'])
+        last_eval = record
+        sums, count, interval_start = {}, 0, time.perf_counter()
+      if step % config.checkpoint_every == 0 or step == config.steps:
+        ckpt.save(step, state)
+  finally:
+    writer.close()
+    ckpt.close()
   return last_eval
 
 

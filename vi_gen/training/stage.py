@@ -181,3 +181,38 @@ def train_stages(state: GANState, num_stages: jax.Array, *, schedule: Schedule,
       cond, body, (jnp.zeros((), jnp.int32), state, zeros, jnp.zeros((), jnp.int32)))
   metrics = jax.tree.map(lambda s: s / jnp.maximum(count, 1), sums)
   return state, metrics, bad_step
+
+
+# Running totals of a pipeline-fed run: (metric sums, stage count, first bad stage).
+Totals = tuple[dict[str, jax.Array], jax.Array, jax.Array]
+
+
+def zero_totals(state: GANState, real_shape: tuple, schedule: Schedule) -> Totals:
+  """Totals before the first stage, for :func:`train_stage_on_batch`."""
+  real = jax.ShapeDtypeStruct(real_shape, jnp.float32)
+  shapes = jax.eval_shape(functools.partial(gan_stage, schedule=schedule),
+                          state, real)[1]
+  return (jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes),
+          jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+
+
+@functools.partial(jax.jit, static_argnames=('schedule',), donate_argnums=(0, 2))
+def train_stage_on_batch(state: GANState, real: jax.Array, totals: Totals, *,
+                         schedule: Schedule) -> tuple[GANState, Totals]:
+  """One stage on a batch from an input pipeline, accumulating metrics on device.
+
+  Nothing is read back to the host, so the next batch is prepared while this
+  stage runs. ``totals`` records the first stage with a non-finite loss (0 if
+  none); the caller checks it at evaluation and checkpoint boundaries.
+
+  Args:
+    state: the current :class:`GANState` (donated).
+    real: ``[schedule.d_steps, batch, *data_shape]``.
+    totals: from :func:`zero_totals` or the previous call (donated).
+    schedule: the stage :class:`Schedule`.
+  """
+  state, metrics = gan_stage(state, real, schedule)
+  sums, count, bad_step = totals
+  finite = jnp.all(jnp.stack([jnp.isfinite(metrics[k]) for k in _LOSS_KEYS]))
+  bad_step = jnp.where((bad_step == 0) & ~finite, state.step, bad_step)
+  return state, (jax.tree.map(jnp.add, sums, metrics), count + 1, bad_step)

@@ -121,9 +121,13 @@ def load_arrays(name: str, split: str, *, data_dir: Optional[str] = None,
   info = get_dataset(name)
   if not info.in_memory:
     raise ValueError(f'{name} is streamed, not loaded whole')
-  data = tfds.as_numpy(tfds.load(info.tfds_name, split=split, batch_size=-1,
-                                 **tfds_kwargs(data_dir, manual_dir)))
-  return data['image'], data['label']
+  # Large batches concatenated, rather than batch_size=-1, which also works
+  # under tfds.testing.mock_data.
+  ds = tfds.load(info.tfds_name, split=split, batch_size=8192,
+                 **tfds_kwargs(data_dir, manual_dir))
+  parts = list(tfds.as_numpy(ds))
+  return (np.concatenate([p['image'] for p in parts]),
+          np.concatenate([p['label'] for p in parts]))
 
 
 def stack_digits(images: np.ndarray, labels: np.ndarray, num: int,

@@ -1,0 +1,102 @@
+"""TFDS image pipelines on mock data, and real MNIST from the manual files."""
+
+import os
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from vi_gen.data import images
+
+MANUAL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          '..', 'shared', 'data', 'tfds', 'downloads', 'manual')
+
+
+def _mock(num_examples=40):
+  return tfds.testing.mock_data(num_examples=num_examples,
+                                policy=tfds.testing.MockPolicy.USE_CODE)
+
+
+class PipelineTest(parameterized.TestCase):
+
+  @parameterized.parameters(*sorted(images.DATASETS))
+  def test_batches_on_mock_data(self, name):
+    info = images.DATASETS[name]
+    with _mock():
+      batch = next(images.train_batches(name, batch_size=4, d_steps=3, seed=0))
+    image = batch['image']
+    self.assertEqual(image.shape, (3, 4, *info.shape))
+    self.assertEqual(image.dtype, np.float32)
+    self.assertGreaterEqual(image.min(), -1.0)
+    self.assertLessEqual(image.max(), 1.0)
+    self.assertGreater(image.std(), 0.1)  # real pixel data, not a constant
+    label_shape = (3, 4, 3) if name == 'stacked_mnist' else (3, 4)
+    self.assertEqual(batch['label'].shape, label_shape)
+
+  def test_celeb_a_crop_is_the_central_108_resized_to_64(self):
+    # A 218×178 image whose central 108×108 is white and the rest black.
+    image = np.zeros((218, 178, 3), np.uint8)
+    top, left = (218 - 108) // 2, (178 - 108) // 2
+    image[top:top + 108, left:left + 108] = 255
+    cropped = images.celeb_a_crop(tf.constant(image)).numpy()
+    self.assertEqual(cropped.shape, (64, 64, 3))
+    np.testing.assert_allclose(cropped, 1.0, atol=1e-5)
+
+  def test_stacked_mnist_channels_are_independent_digits(self):
+    with _mock(200):
+      batch = next(images.train_batches('stacked_mnist', batch_size=64, d_steps=1,
+                                        seed=0))
+    labels = batch['label'][0]
+    self.assertFalse(np.all(labels[:, 0] == labels[:, 1]))
+    self.assertFalse(np.all(labels[:, 1] == labels[:, 2]))
+    image = batch['image'][0]
+    self.assertFalse(np.array_equal(image[..., 0], image[..., 1]))
+
+  def test_stack_digits_keeps_the_label_of_each_channel(self):
+    digits = np.arange(10, dtype=np.uint8)[:, None, None, None] * np.ones(
+        (1, 28, 28, 1), np.uint8)
+    stacked, labels = images.stack_digits(digits, np.arange(10), 50,
+                                          np.random.default_rng(0))
+    self.assertEqual(stacked.shape, (50, 28, 28, 3))
+    np.testing.assert_array_equal(stacked[:, 0, 0, :], labels)
+
+  def test_skip_stages_resumes_the_same_stream(self):
+    with _mock():
+      straight = images.train_batches('mnist', batch_size=4, d_steps=2, seed=3)
+      for _ in range(5):
+        expected = next(straight)
+      resumed = next(images.train_batches('mnist', batch_size=4, d_steps=2,
+                                          seed=3, skip_stages=4))
+    np.testing.assert_array_equal(resumed['image'], expected['image'])
+
+  def test_manual_dir_comes_from_the_environment(self):
+    with absltest.mock.patch.dict(os.environ, {images.MANUAL_DIR_ENV: '/x/y'}):
+      config = images.tfds_kwargs()['download_and_prepare_kwargs']['download_config']
+    self.assertEqual(config.manual_dir, '/x/y')
+    with absltest.mock.patch.dict(os.environ, {images.MANUAL_DIR_ENV: ''}):
+      self.assertNotIn('download_and_prepare_kwargs', images.tfds_kwargs())
+      config = images.tfds_kwargs(manual_dir='/a')['download_and_prepare_kwargs']
+    self.assertEqual(config['download_config'].manual_dir, '/a')
+
+
+class RealMNISTTest(absltest.TestCase):
+
+  def test_real_mnist_from_the_manual_files(self):
+    if not os.path.exists(os.path.join(MANUAL_DIR, 'train-images-idx3-ubyte.gz')):
+      self.skipTest(f'the original MNIST files are not at {MANUAL_DIR}')
+    data_dir = self.create_tempdir().full_path
+    x, y = images.load_arrays('mnist', 'test', data_dir=data_dir,
+                              manual_dir=MANUAL_DIR)
+    self.assertEqual(x.shape, (10_000, 28, 28, 1))
+    self.assertEqual(np.bincount(y).tolist(),
+                     [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
+    batch = next(images.train_batches('mnist', batch_size=8, seed=0,
+                                      data_dir=data_dir, manual_dir=MANUAL_DIR))
+    self.assertEqual(batch['image'].shape, (1, 8, 28, 28, 1))
+    self.assertEqual(batch['image'].min(), -1.0)
+
+
+if __name__ == '__main__':
+  absltest.main()

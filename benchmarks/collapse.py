@@ -22,7 +22,6 @@ for that budget, not for PacGAN's. Results go to stdout and to
 
 import dataclasses
 import json
-import math
 import os
 import time
 
@@ -32,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.stats import mean_se
 from vi_gen.data import toy2d
 from vi_gen.metrics.modes2d import mode_metrics
 from vi_gen.training import gan_loop
@@ -82,12 +82,6 @@ def run_one(config: gan_loop.GANConfig) -> tuple[dict, float]:
   scores = {'modes': int(result.modes), 'hq': float(result.hq),
             'reverse_kl': float(result.reverse_kl), 'diverged_at': int(bad_step)}
   return scores, time.perf_counter() - start
-
-
-def mean_se(values):
-  values = np.asarray(values, np.float64)
-  se = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-  return float(values.mean()), float(se)
 
 
 def main(argv):

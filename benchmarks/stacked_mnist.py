@@ -38,7 +38,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
-from benchmarks.collapse import mean_se  # pylint: disable=g-import-not-at-top
+from benchmarks.stats import mean_se  # pylint: disable=g-import-not-at-top
 from experiments import quiet_logs  # pylint: disable=g-import-not-at-top
 from vi_gen.training import gan_loop  # pylint: disable=g-import-not-at-top
 

@@ -65,7 +65,7 @@ class ImageGANTest(parameterized.TestCase):
     self.assertTrue(os.path.exists(os.path.join(workdir, 'samples_0000001.png')))
 
   def test_resumed_run_equals_uninterrupted_run(self):
-    config = _tiny('mnist', 'exp1', eval_every=2, checkpoint_every=1)
+    config = _tiny('mnist', 'exp1')
     straight, resumed = (self.create_tempdir().full_path for _ in range(2))
     with _mock():
       gan_loop.train_and_evaluate(config, straight)

@@ -65,4 +65,5 @@ def frechet_distance(a: GaussianStats, b: GaussianStats) -> float:
   trace_sqrt = np.sum(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2),
                                       0, None)))
   diff = a.mean - b.mean
-  return float(diff @ diff + np.trace(a.cov) + np.trace(b.cov) - 2 * trace_sqrt)
+  distance = diff @ diff + np.trace(a.cov) + np.trace(b.cov) - 2 * trace_sqrt
+  return float(max(distance, 0.0))  # ≥ 0 exactly; round-off can dip below

@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from absl import logging
 import flax
@@ -43,15 +43,15 @@ class MNISTClassifier(nn.Module):
   """Three conv blocks and a 128-unit feature layer; ~0.3M parameters."""
 
   @nn.compact
-  def __call__(self, x: jax.Array, features: bool = False) -> jax.Array:
+  def __call__(self, x: jax.Array, features: bool = False):
+    """Logits ``[B, 10]``; with ``features=True``, ``(logits, features [B, 128])``."""
     for width in (32, 64, 128):
       x = nn.relu(nn.Conv(width, (3, 3))(x))
       x = nn.relu(nn.Conv(width, (3, 3))(x)) if width < 128 else x
       x = nn.max_pool(x, (2, 2), (2, 2))
     h = nn.relu(nn.Dense(FEATURE_DIM)(x.reshape(x.shape[0], -1)))
-    if features:
-      return h
-    return nn.Dense(10)(h)
+    logits = nn.Dense(10)(h)
+    return (logits, h) if features else logits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,22 +100,26 @@ def train(train_images: np.ndarray, train_labels: np.ndarray,
   return params
 
 
-@functools.partial(jax.jit, static_argnames=('features',))
-def _apply(params: PyTree, x: jax.Array, features: bool) -> jax.Array:
-  return MNISTClassifier().apply({'params': params}, x, features=features)
+@jax.jit
+def _apply(params: PyTree, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Logits and features in one pass."""
+  return MNISTClassifier().apply({'params': params}, x, features=True)
 
 
-def _batched(fn: Callable[[jax.Array], jax.Array], x: np.ndarray,
-             chunk: int) -> np.ndarray:
-  # Fixed-size chunks (the last one padded) so that one compiled shape serves all.
-  out = []
+def _batched(params: PyTree, x: np.ndarray,
+             chunk: int) -> tuple[np.ndarray, np.ndarray]:
+  """``(logits, features)`` in fixed-size chunks (the last one padded), so that
+  one compiled shape serves every call and memory stays bounded."""
+  logits, features = [], []
   for i in range(0, len(x), chunk):
     part = x[i:i + chunk]
     pad = chunk - len(part)
     if pad:
       part = np.concatenate([part, np.zeros((pad, *part.shape[1:]), part.dtype)])
-    out.append(np.asarray(fn(part))[:chunk - pad])
-  return np.concatenate(out)
+    out_logits, out_features = jax.device_get(_apply(params, part))
+    logits.append(out_logits[:chunk - pad])
+    features.append(out_features[:chunk - pad])
+  return np.concatenate(logits), np.concatenate(features)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,15 +137,13 @@ class Classifier:
     return images.astype(np.float32)
 
   def logits(self, images: np.ndarray, chunk: int = 1000) -> np.ndarray:
-    return _batched(lambda x: _apply(self.params, x, False),
-                    self._prepare(images), chunk)
+    return _batched(self.params, self._prepare(images), chunk)[0]
 
   def predict(self, images: np.ndarray, chunk: int = 1000) -> np.ndarray:
     return self.logits(images, chunk).argmax(-1)
 
   def features(self, images: np.ndarray, chunk: int = 1000) -> np.ndarray:
-    return _batched(lambda x: _apply(self.params, x, True),
-                    self._prepare(images), chunk)
+    return _batched(self.params, self._prepare(images), chunk)[1]
 
   def channel_outputs(self, images: np.ndarray, chunk: int = 1000
                       ) -> tuple[np.ndarray, np.ndarray]:
@@ -153,9 +155,7 @@ class Classifier:
     images = np.asarray(images)
     n, height, width, channels = images.shape
     per_channel = np.moveaxis(images, -1, 1).reshape(n * channels, height, width, 1)
-    prepared = self._prepare(per_channel)
-    feats = _batched(lambda x: _apply(self.params, x, True), prepared, chunk)
-    logits = _batched(lambda x: _apply(self.params, x, False), prepared, chunk)
+    logits, feats = _batched(self.params, self._prepare(per_channel), chunk)
     return (logits.argmax(-1).reshape(n, channels),
             feats.reshape(n, channels * FEATURE_DIM))
 

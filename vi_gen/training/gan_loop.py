@@ -305,27 +305,9 @@ class _ImageTask:
       self._prepare_metrics()
 
   def _prepare_metrics(self) -> None:
-    classifier = mnist_classifier.load()
-    n = self.config.eval_samples
-    test_x, test_y = image_data.load_arrays('mnist', 'test', **self.data_kwargs)
-    train_x, train_y = image_data.load_arrays('mnist', 'train', **self.data_kwargs)
-    if self.config.dataset == 'stacked_mnist':
-      rng = np.random.default_rng(0)
-      test_x, _ = image_data.stack_digits(test_x, test_y, n, rng)
-      train_x, _ = image_data.stack_digits(train_x, train_y, n, rng)
-    else:
-      test_x, train_x = test_x[:n], train_x[:n]
-    self.real_stats = image_metrics.gaussian_stats(self._features(classifier, test_x)[1])
-    train_stats = image_metrics.gaussian_stats(
-        self._features(classifier, train_x)[1])
-    self.fd_floor = image_metrics.frechet_distance(self.real_stats, train_stats)
-    self.classifier = classifier
-    logging.info('FD floor (real test vs real train, %d each): %.3f', n,
-                 self.fd_floor)
-
-  @staticmethod
-  def _features(classifier, images):
-    return classifier.channel_outputs(images)
+    self.classifier = mnist_classifier.load()
+    self.real_stats, self.fd_floor = _real_feature_stats(
+        self.config.dataset, self.config.eval_samples, **self.data_kwargs)
 
   def advance(self, state: GANState, num: int):
     schedule = self.config.schedule
@@ -345,7 +327,8 @@ class _ImageTask:
     writer.image('samples', grid[None], step)
     if not self.has_metrics:
       return {}
-    labels, features = self._features(self.classifier, generate(state, self.eval_z))
+    labels, features = self.classifier.channel_outputs(
+        generate(state, self.eval_z))
     scores = {'fd': image_metrics.frechet_distance(
         image_metrics.gaussian_stats(features), self.real_stats),
               'fd_floor': self.fd_floor}
@@ -362,6 +345,32 @@ class _ImageTask:
     if 'fd' in scores:
       parts.append(f'fd {scores["fd"]:.3f} (floor {scores["fd_floor"]:.3f})')
     return '  '.join(parts) or 'samples written'
+
+
+@functools.cache
+def _real_feature_stats(dataset: str, count: int, data_dir: Optional[str],
+                        manual_dir: Optional[str]):
+  """Classifier-feature statistics of ``count`` real test images, and the FD floor.
+
+  The floor is the Fréchet distance from ``count`` real *train* images to the
+  same test statistics. Stacked MNIST draws its triples with a fixed seed.
+  Computed once per process: every run and evaluation compares with the same.
+  """
+  classifier = mnist_classifier.load()
+  kwargs = dict(data_dir=data_dir, manual_dir=manual_dir)
+  test_x, test_y = image_data.load_arrays('mnist', 'test', **kwargs)
+  train_x, train_y = image_data.load_arrays('mnist', 'train', **kwargs)
+  if dataset == 'stacked_mnist':
+    rng = np.random.default_rng(0)
+    test_x, _ = image_data.stack_digits(test_x, test_y, count, rng)
+    train_x, _ = image_data.stack_digits(train_x, train_y, count, rng)
+  else:
+    test_x, train_x = test_x[:count], train_x[:count]
+  stats = [image_metrics.gaussian_stats(classifier.channel_outputs(x)[1])
+           for x in (test_x, train_x)]
+  floor = image_metrics.frechet_distance(*stats)
+  logging.info('FD floor (real test vs real train, %d each): %.3f', count, floor)
+  return stats[0], floor
 
 
 def _truncate_metrics(path: str, last_step: int) -> None:

@@ -5,8 +5,9 @@ import logging as std_logging
 from absl import logging
 
 # Library files whose INFO records drown the progress lines (Orbax logs every save
-# step by step; JAX reports each accelerator backend it did not find).
-_NOISY_PATHS = ('/orbax/', '/jax/_src/xla_bridge.py')
+# step by step; JAX reports each accelerator backend it did not find; TFDS
+# reports every dataset it opens).
+_NOISY_PATHS = ('/orbax/', '/jax/_src/xla_bridge.py', '/tensorflow_datasets/')
 
 
 class _DropLibraryInfo(std_logging.Filter):

@@ -110,9 +110,10 @@ def main(argv):
     return
   scores = {k: final[k] for k in ('modes', 'hq', 'reverse_kl', 'stacked_modes',
                                   'stacked_kl', 'fd', 'fd_floor') if k in final}
+  shown = {k: f'{v:.1f}%' if k == 'hq' else f'{v:.3f}' if isinstance(v, float)
+           else str(v) for k, v in scores.items()}
   print(f'final (stage {final["step"]}): '
-        + ', '.join(f'{k} {v:.3f}' if isinstance(v, float) else f'{k} {v}'
-                    for k, v in scores.items())
+        + ', '.join(f'{k} {v}' for k, v in shown.items())
         + f'; outputs in {workdir}')
 
 

@@ -39,11 +39,15 @@ _MANUAL_DIR = flags.DEFINE_string('manual_dir', None,
                                   'TFDS manual_dir (default: $TFDS_MANUAL_DIR).')
 
 
+def _batches(config: gan_loop.GANConfig):
+  return images.train_batches(config.dataset, batch_size=config.batch_size,
+                              d_steps=config.d_steps, seed=0,
+                              data_dir=_DATA_DIR.value,
+                              manual_dir=_MANUAL_DIR.value)
+
+
 def pipeline_rate(config: gan_loop.GANConfig) -> float:
-  batches = images.train_batches(config.dataset, batch_size=config.batch_size,
-                                 d_steps=config.d_steps, seed=0,
-                                 data_dir=_DATA_DIR.value,
-                                 manual_dir=_MANUAL_DIR.value)
+  batches = _batches(config)
   for _ in range(20):  # fill the shuffle buffer and the prefetch queue
     next(batches)
   start = time.perf_counter()
@@ -53,10 +57,7 @@ def pipeline_rate(config: gan_loop.GANConfig) -> float:
 
 
 def training_rate(config: gan_loop.GANConfig) -> float:
-  batches = images.train_batches(config.dataset, batch_size=config.batch_size,
-                                 d_steps=config.d_steps, seed=0,
-                                 data_dir=_DATA_DIR.value,
-                                 manual_dir=_MANUAL_DIR.value)
+  batches = _batches(config)
   state = gan_loop.create_state(config)
   real_shape = (config.d_steps, config.batch_size,
                 *images.get_dataset(config.dataset).shape)

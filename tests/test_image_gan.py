@@ -9,6 +9,7 @@ from absl import flags
 from absl.testing import absltest
 from absl.testing import flagsaver
 from absl.testing import parameterized
+import jax
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -74,6 +75,29 @@ class ImageGANTest(parameterized.TestCase):
     drop = ('stages_per_sec', 'eval_seconds')
     clean = lambda rs: [{k: v for k, v in r.items() if k not in drop} for r in rs]
     self.assertEqual(clean(_records(resumed)), clean(_records(straight)))
+
+
+class TransferGuardTest(parameterized.TestCase):
+  """Training intervals move data between host and device only explicitly."""
+
+  @parameterized.parameters('ring8', 'mnist')
+  def test_no_implicit_transfers_in_the_training_loop(self, dataset):
+    if dataset == 'ring8':
+      config = dataclasses.replace(gan_loop.default_config(), g_hidden=8,
+                                   g_depth=1, d_hidden=4, d_depth=1, d_pieces=2,
+                                   batch_size=8, eval_samples=10)
+      task = gan_loop._Toy2DTask(config, jax.random.PRNGKey(0))
+    else:
+      config = _tiny('mnist', 'exp2', eval_samples=0)
+      task = gan_loop._ImageTask(config, jax.random.PRNGKey(0), None, None)
+    state = gan_loop.create_state(config)
+    with _mock():
+      task.start(state)
+      state, _ = task.advance(state, 1)  # compile outside the guard
+      with jax.transfer_guard('disallow'):
+        state, result = task.advance(state, 2)
+    self.assertEqual(result['step'], 3)
+    self.assertEqual(result['bad_step'], 0)
 
 
 class PresetTest(parameterized.TestCase):

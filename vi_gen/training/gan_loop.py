@@ -236,8 +236,20 @@ def generate(state: GANState, z: jax.Array, chunk: int = 500) -> np.ndarray:
   return np.concatenate(out)
 
 
+def _to_host(state: GANState, metrics, count, bad_step) -> dict:
+  """The one device-to-host transfer of a training interval, made explicitly."""
+  return jax.device_get({'step': state.step, 'metrics': metrics, 'count': count,
+                         'bad_step': bad_step})
+
+
 class _Toy2DTask:
-  """2D mixtures: data sampled on device, many stages per compiled call."""
+  """2D mixtures: data sampled on device, many stages per compiled call.
+
+  ``advance`` (and ``_ImageTask.advance``) move data between host and device
+  only explicitly (``device_put``/``device_get``), once per interval for
+  results; ``tests/test_image_gan.py`` runs them under
+  ``jax.transfer_guard('disallow')``.
+  """
 
   def __init__(self, config: GANConfig, seed_key: jax.Array):
     self.config = config
@@ -250,10 +262,10 @@ class _Toy2DTask:
 
   def advance(self, state: GANState, num: int):
     state, metrics, bad_step = stage_lib.train_stages(
-        state, jnp.asarray(num, jnp.int32), schedule=self.config.schedule,
+        state, jax.device_put(np.int32(num)), schedule=self.config.schedule,
         sample_real=toy2d.real_sampler(self.config.dataset),
         batch_size=self.config.batch_size)
-    return state, metrics, num, int(bad_step)
+    return state, _to_host(state, metrics, num, bad_step)
 
   def evaluate(self, state: GANState, step: int, workdir: str, writer) -> dict:
     del writer
@@ -313,13 +325,13 @@ class _ImageTask:
     schedule = self.config.schedule
     totals = stage_lib.zero_totals(state, self.real_shape, schedule)
     for _ in range(num):
-      real = next(self.batches)['image']
+      real = jax.device_put(next(self.batches)['image'])
       state, totals = stage_lib.train_stage_on_batch(state, real, totals,
                                                      schedule=schedule)
-    sums, count, bad_step = totals
-    count = int(count)
-    return (state, jax.tree.map(lambda s: s / max(count, 1), sums), count,
-            int(bad_step))
+    host = _to_host(state, *totals)  # sums, count, bad_step
+    host['metrics'] = {k: v / max(host['count'], 1)
+                       for k, v in host['metrics'].items()}
+    return state, host
 
   def evaluate(self, state: GANState, step: int, workdir: str, writer) -> dict:
     grid = plotting.image_grid(generate(state, self.grid_z))
@@ -440,14 +452,14 @@ def train_and_evaluate(config: GANConfig, workdir: str, *,
   try:
     while step < config.steps:
       num = _next_boundary(step, config) - step
-      state, metrics, done, bad_step = task.advance(state, num)
-      if bad_step != 0:
+      state, result = task.advance(state, num)
+      if result['bad_step'] != 0:
         last_good = ckpt.latest_step()
         raise NonFiniteLossError(
-            f'non-finite loss at stage {bad_step}; stopped. The last good '
-            f'checkpoint (step {last_good}) in {workdir} is intact.')
-      step = int(state.step)
-      for k, v in metrics.items():
+            f'non-finite loss at stage {result["bad_step"]}; stopped. The last '
+            f'good checkpoint (step {last_good}) in {workdir} is intact.')
+      step, done = int(result['step']), int(result['count'])
+      for k, v in result['metrics'].items():
         sums[k] = sums.get(k, 0.0) + float(v) * done
       count += done
 

@@ -187,8 +187,12 @@ def train_stages(state: GANState, num_stages: jax.Array, *, schedule: Schedule,
 Totals = tuple[dict[str, jax.Array], jax.Array, jax.Array]
 
 
+@functools.partial(jax.jit, static_argnames=('real_shape', 'schedule'))
 def zero_totals(state: GANState, real_shape: tuple, schedule: Schedule) -> Totals:
-  """Totals before the first stage, for :func:`train_stage_on_batch`."""
+  """Totals before the first stage, for :func:`train_stage_on_batch`.
+
+  Jitted, so that the zeros are made on the device rather than sent there.
+  """
   real = jax.ShapeDtypeStruct(real_shape, jnp.float32)
   shapes = jax.eval_shape(functools.partial(gan_stage, schedule=schedule),
                           state, real)[1]

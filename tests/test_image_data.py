@@ -10,8 +10,7 @@ import tensorflow_datasets as tfds
 
 from vi_gen.data import images
 
-MANUAL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          '..', 'shared', 'data', 'tfds', 'downloads', 'manual')
+from shared_data import MANUAL_DIR, skip_without_mnist_files
 
 
 def _mock(num_examples=40):
@@ -84,8 +83,7 @@ class PipelineTest(parameterized.TestCase):
 class RealMNISTTest(absltest.TestCase):
 
   def test_real_mnist_from_the_manual_files(self):
-    if not os.path.exists(os.path.join(MANUAL_DIR, 'train-images-idx3-ubyte.gz')):
-      self.skipTest(f'the original MNIST files are not at {MANUAL_DIR}')
+    skip_without_mnist_files(self)
     data_dir = self.create_tempdir().full_path
     x, y = images.load_arrays('mnist', 'test', data_dir=data_dir,
                               manual_dir=MANUAL_DIR)

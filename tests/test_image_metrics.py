@@ -12,8 +12,7 @@ from vi_gen.data import images
 from vi_gen.metrics import image_metrics
 from vi_gen.metrics import mnist_classifier
 
-MANUAL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          '..', 'shared', 'data', 'tfds', 'downloads', 'manual')
+from shared_data import MANUAL_DIR, skip_without_mnist_files
 
 
 def _triples(codes):
@@ -107,8 +106,7 @@ class ClassifierTest(absltest.TestCase):
       mnist_classifier.load('/nonexistent/c.msgpack')
 
   def test_shipped_classifier_is_at_least_99_percent_on_real_mnist(self):
-    if not os.path.exists(os.path.join(MANUAL_DIR, 't10k-images-idx3-ubyte.gz')):
-      self.skipTest(f'the original MNIST files are not at {MANUAL_DIR}')
+    skip_without_mnist_files(self)
     classifier = mnist_classifier.load(mnist_classifier.DEFAULT_PATH)
     x, y = images.load_arrays('mnist', 'test',
                               data_dir=self.create_tempdir().full_path,

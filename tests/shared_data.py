@@ -1,0 +1,20 @@
+"""Where the tests find the original MNIST files: ``../shared`` beside the checkout."""
+
+import os
+
+MANUAL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          '..', 'shared', 'data', 'tfds', 'downloads', 'manual')
+_FILES = ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz',
+          't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')
+
+
+def skip_without_mnist_files(test) -> None:
+  """Skips ``test``, saying why, when the four original MNIST files are absent.
+
+  CI has them at ``../shared``; a checkout without them cannot read real MNIST
+  offline, so these tests have nothing to check there.
+  """
+  missing = [f for f in _FILES if not os.path.exists(os.path.join(MANUAL_DIR, f))]
+  if missing:
+    test.skipTest(f'the original MNIST files {", ".join(missing)} are not at '
+                  f'{MANUAL_DIR}')

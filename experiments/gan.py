@@ -15,6 +15,9 @@ Image data comes through TFDS; offline, point --manual_dir (or $TFDS_MANUAL_DIR)
 at the original files. Writes metrics.jsonl, samples_*.png, TensorBoard events and
 checkpoints to --workdir (default: runs/gan/<dataset>_<schedule>_lambda<λ>_seed<seed>);
 re-running the same command resumes. See vi_gen/training/gan_loop.py.
+
+Every local device is used (batch split over a data-parallel mesh; the batch
+size must be a multiple of the device count). Multi-host: --distributed.
 """
 
 import dataclasses
@@ -24,6 +27,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments import distributed
 from experiments import quiet_logs
 from vi_gen.data import images
 from vi_gen.training import gan_loop
@@ -93,6 +97,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   quiet_logs.install()
+  distributed.maybe_initialize()
   try:
     config = config_from_flags()
     workdir = _WORKDIR.value or default_workdir(config)

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from experiments import gan as gan_cli
+from vi_gen import parallel
 from vi_gen.training import gan_loop
 
 
@@ -82,16 +83,17 @@ class TransferGuardTest(parameterized.TestCase):
 
   @parameterized.parameters('ring8', 'mnist')
   def test_no_implicit_transfers_in_the_training_loop(self, dataset):
+    mesh = parallel.make_mesh()
     if dataset == 'ring8':
       config = dataclasses.replace(gan_loop.default_config(), g_hidden=8,
                                    g_depth=1, d_hidden=4, d_depth=1, d_pieces=2,
                                    batch_size=8, eval_samples=10)
-      task = gan_loop._Toy2DTask(config, jax.random.PRNGKey(0))
+      task = gan_loop._Toy2DTask(config, jax.random.PRNGKey(0), mesh)
     else:
       config = _tiny('mnist', 'exp2', eval_samples=0)
-      task = gan_loop._ImageTask(config, jax.random.PRNGKey(0), None, None)
-    state = gan_loop.create_state(config)
-    with _mock():
+      task = gan_loop._ImageTask(config, jax.random.PRNGKey(0), mesh, None, None)
+    state = parallel.replicate(gan_loop.create_state(config), mesh)
+    with _mock(), jax.set_mesh(mesh):
       task.start(state)
       state, _ = task.advance(state, 1)  # compile outside the guard
       with jax.transfer_guard('disallow'):

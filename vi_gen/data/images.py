@@ -182,7 +182,8 @@ def _streamed_pipeline(info: ImageDataset, seed: int, batch_size: int, data_dir,
 def train_dataset(name: str, *, batch_size: int, d_steps: int = 1, seed: int = 0,
                   data_dir: Optional[str] = None,
                   manual_dir: Optional[str] = None,
-                  skip_stages: int = 0) -> tf.data.Dataset:
+                  skip_stages: int = 0,
+                  process_slice: Optional[slice] = None) -> tf.data.Dataset:
   """The training stream: ``{'image': [d_steps, B, H, W, C] float32 in [−1, 1], 'label'}``.
 
   Args:
@@ -192,6 +193,10 @@ def train_dataset(name: str, *, batch_size: int, d_steps: int = 1, seed: int = 0
     seed: shuffling seed.
     data_dir, manual_dir: see :func:`tfds_kwargs`.
     skip_stages: stages already trained (resume): that many elements are skipped.
+    process_slice: in a multi-host run, the examples of each global batch that
+      this process feeds (:func:`vi_gen.parallel.local_batch_slice`). Every
+      process draws the same global batches, so the data do not depend on the
+      number of processes; ``B`` is then the slice's length.
   """
   info = get_dataset(name)
   make = _in_memory_pipeline if info.in_memory else _streamed_pipeline
@@ -200,14 +205,16 @@ def train_dataset(name: str, *, batch_size: int, d_steps: int = 1, seed: int = 0
   if skip_stages:
     ds = ds.skip(skip_stages)  # uint8 batches: cheap to skip for in-memory data
   preprocess = celeb_a_crop if info.name == 'celeb_a' else to_unit_range
+  local = process_slice or slice(0, batch_size)
+  local_size = len(range(batch_size)[local])
 
   def to_float(batch):
-    images = batch['image']
+    images, labels = batch['image'][:, local], batch['label'][:, local]
     flat = tf.reshape(images, tf.concat([[-1], tf.shape(images)[2:]], 0))
     flat = (tf.map_fn(preprocess, flat, fn_output_signature=tf.float32)
             if info.name == 'celeb_a' else preprocess(flat))
-    return {'image': tf.reshape(flat, [d_steps, batch_size, *info.shape]),
-            'label': batch['label']}
+    return {'image': tf.reshape(flat, [d_steps, local_size, *info.shape]),
+            'label': labels}
 
   return ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 

@@ -32,6 +32,7 @@ import numpy as np
 import optax
 
 from vi_gen import checkpoint
+from vi_gen import parallel
 from vi_gen import plotting
 from vi_gen.data import images as image_data
 from vi_gen.data import toy2d
@@ -150,8 +151,13 @@ def default_config(dataset: str = 'ring8', preset: str = 'custom') -> GANConfig:
   return config
 
 
-def validate(config: GANConfig, workdir: str) -> None:
-  """Raises :class:`ConfigError` with a one-line reason if ``config`` cannot run."""
+def validate(config: GANConfig, workdir: str,
+             mesh: Optional[jax.sharding.Mesh] = None) -> None:
+  """Raises :class:`ConfigError` with a one-line reason if ``config`` cannot run.
+
+  ``mesh`` is the data-parallel mesh the run will use (default: all devices);
+  the batch must split evenly over it.
+  """
   default_config(config.dataset, config.preset)  # known dataset and preset
   try:
     config.schedule  # pylint: disable=pointless-statement
@@ -165,6 +171,11 @@ def validate(config: GANConfig, workdir: str) -> None:
   if config.eval_samples < (0 if config.is_image else 1):
     raise ConfigError(f'eval_samples must be >= {0 if config.is_image else 1}, '
                       f'got {config.eval_samples}')
+  try:
+    parallel.check_batch_size(config.batch_size,
+                              parallel.make_mesh() if mesh is None else mesh)
+  except parallel.BatchSizeError as e:
+    raise ConfigError(str(e)) from None
   for name in ('g_lr', 'd_lr'):
     if not getattr(config, name) > 0:
       raise ConfigError(f'{name} must be > 0, got {getattr(config, name)}')
@@ -221,11 +232,19 @@ def create_state(config: GANConfig) -> GANState:
 
 @jax.jit
 def _generate(state: GANState, z: jax.Array) -> jax.Array:
+  if jax.process_count() == 1:
+    # Split each chunk over the devices. With several processes the chunk stays
+    # replicated, so that every process can read the samples it scores.
+    z = parallel.constrain_batch(z)
   return state.generate(z)
 
 
-def generate(state: GANState, z: jax.Array, chunk: int = 500) -> np.ndarray:
-  """G(z) in inference mode, in fixed-size chunks so that memory stays bounded."""
+def generate(state: GANState, z: jax.Array, chunk: int = 512) -> np.ndarray:
+  """G(z) in inference mode, in fixed-size chunks so that memory stays bounded.
+
+  Under a mesh each chunk is split over its devices (512 divides evenly over
+  any power-of-two device count up to 512).
+  """
   out = []
   for i in range(0, len(z), chunk):
     part = z[i:i + chunk]
@@ -251,8 +270,9 @@ class _Toy2DTask:
   ``jax.transfer_guard('disallow')``.
   """
 
-  def __init__(self, config: GANConfig, seed_key: jax.Array):
+  def __init__(self, config: GANConfig, seed_key: jax.Array, mesh):
     self.config = config
+    self.mesh = mesh
     self.mixture = toy2d.get_mixture(config.dataset)
     self.eval_z = jax.random.normal(seed_key, (config.eval_samples,
                                                config.latent_dim))
@@ -262,17 +282,21 @@ class _Toy2DTask:
 
   def advance(self, state: GANState, num: int):
     state, metrics, bad_step = stage_lib.train_stages(
-        state, jax.device_put(np.int32(num)), schedule=self.config.schedule,
+        state, parallel.replicate(np.int32(num), self.mesh), schedule=self.config.schedule,
         sample_real=toy2d.real_sampler(self.config.dataset),
         batch_size=self.config.batch_size)
     return state, _to_host(state, metrics, num, bad_step)
 
-  def evaluate(self, state: GANState, step: int, workdir: str, writer) -> dict:
+  def evaluate(self, state: GANState, step: int, workdir: Optional[str],
+               writer) -> dict:
+    """Scores samples; writes the picture to ``workdir`` unless it is None."""
     del writer
     samples = generate(state, self.eval_z)
     scores = mode_metrics(samples, self.mixture.means, self.mixture.sigma)
     scores = {'modes': int(scores.modes), 'hq': float(scores.hq),
               'reverse_kl': float(scores.reverse_kl)}
+    if workdir is None:
+      return scores
     plotting.plot_samples_2d(
         os.path.join(workdir, f'samples_{step:07d}.png'), samples,
         self.mixture.means, self.mixture.sigma,
@@ -295,8 +319,10 @@ class _ImageTask:
   """
   GRID = 64
 
-  def __init__(self, config: GANConfig, seed_key: jax.Array, data_dir, manual_dir):
+  def __init__(self, config: GANConfig, seed_key: jax.Array, mesh, data_dir,
+               manual_dir):
     self.config = config
+    self.mesh = mesh
     self.info = image_data.get_dataset(config.dataset)
     self.data_kwargs = dict(data_dir=data_dir, manual_dir=manual_dir)
     z_key, grid_key = jax.random.split(seed_key)
@@ -311,7 +337,8 @@ class _ImageTask:
     c = self.config
     self.batches = image_data.train_batches(
         c.dataset, batch_size=c.batch_size, d_steps=c.d_steps, seed=c.seed,
-        skip_stages=int(state.step), **self.data_kwargs)
+        skip_stages=int(state.step),
+        process_slice=parallel.local_batch_slice(c.batch_size), **self.data_kwargs)
     self.real_shape = (c.d_steps, c.batch_size, *self.info.shape)
     if self.has_metrics:
       self._prepare_metrics()
@@ -325,7 +352,8 @@ class _ImageTask:
     schedule = self.config.schedule
     totals = stage_lib.zero_totals(state, self.real_shape, schedule)
     for _ in range(num):
-      real = jax.device_put(next(self.batches)['image'])
+      real = parallel.shard_batch(next(self.batches)['image'], self.mesh,
+                                  batch_axis=1)
       state, totals = stage_lib.train_stage_on_batch(state, real, totals,
                                                      schedule=schedule)
     host = _to_host(state, *totals)  # sums, count, bad_step
@@ -333,9 +361,13 @@ class _ImageTask:
                        for k, v in host['metrics'].items()}
     return state, host
 
-  def evaluate(self, state: GANState, step: int, workdir: str, writer) -> dict:
+  def evaluate(self, state: GANState, step: int, workdir: Optional[str],
+               writer) -> dict:
+    """Scores samples; writes the grid to ``workdir`` unless it is None."""
     grid = plotting.image_grid(generate(state, self.grid_z))
-    plotting.save_image_grid(os.path.join(workdir, f'samples_{step:07d}.png'), grid)
+    if workdir is not None:
+      plotting.save_image_grid(os.path.join(workdir, f'samples_{step:07d}.png'),
+                               grid)
     writer.image('samples', grid[None], step)
     if not self.has_metrics:
       return {}
@@ -385,6 +417,15 @@ def _real_feature_stats(dataset: str, count: int, data_dir: Optional[str],
   return stats[0], floor
 
 
+class _NullWriter:
+  """The summary writer of processes other than 0: writes nothing."""
+
+  def scalar(self, *args, **kwargs):
+    pass
+
+  image = flush = close = scalar
+
+
 def _truncate_metrics(path: str, last_step: int) -> None:
   """Drops records written after ``last_step`` (by a run that did not checkpoint)."""
   if not os.path.exists(path):
@@ -405,7 +446,8 @@ def _next_boundary(step: int, config: GANConfig) -> int:
 
 def train_and_evaluate(config: GANConfig, workdir: str, *,
                        data_dir: Optional[str] = None,
-                       manual_dir: Optional[str] = None) -> Optional[dict]:
+                       manual_dir: Optional[str] = None,
+                       mesh: Optional[jax.sharding.Mesh] = None) -> Optional[dict]:
   """Trains (or resumes) the run in ``workdir``; returns the last evaluation.
 
   Args:
@@ -413,25 +455,33 @@ def train_and_evaluate(config: GANConfig, workdir: str, *,
     workdir: where outputs go; an existing run there is resumed.
     data_dir, manual_dir: TFDS directories for image datasets (see
       :func:`vi_gen.data.images.tfds_kwargs`).
+    mesh: the data-parallel mesh (default: all devices, :mod:`vi_gen.parallel`).
+      The state is replicated over it and every batch split across it.
 
   Raises:
     ConfigError: before any computation, if the config or workdir is unusable.
     NonFiniteLossError: if a loss becomes NaN or infinite; the last good
       checkpoint is left as it was.
   """
-  validate(config, workdir)
+  mesh = parallel.make_mesh() if mesh is None else mesh
+  validate(config, workdir, mesh)
   if (reason := config.schedule.inert_reason()) is not None:
     logging.warning('%s', reason)
-  checkpoint.write_config(config, workdir)
+  # Multi-host: every process trains and checkpoints (Orbax coordinates them);
+  # process 0 alone writes the config, metrics, pictures and summaries.
+  lead = jax.process_index() == 0
+  if lead:
+    checkpoint.write_config(config, workdir)
   metrics_path = os.path.join(workdir, 'metrics.jsonl')
 
-  state = create_state(config)
+  state = parallel.replicate(create_state(config), mesh)
   ckpt = checkpoint.Checkpointer(workdir)
   if (restored_step := ckpt.latest_step()) is not None:
     state = ckpt.restore(state)
     logging.info('resumed from the checkpoint at step %d in %s', restored_step,
                  workdir)
-  _truncate_metrics(metrics_path, restored_step or 0)
+  if lead:
+    _truncate_metrics(metrics_path, restored_step or 0)
   step = int(state.step)
   if step >= config.steps:
     ckpt.close()
@@ -440,50 +490,52 @@ def train_and_evaluate(config: GANConfig, workdir: str, *,
     return _read_last_record(metrics_path)
 
   seed_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
-  task = (_ImageTask(config, seed_key, data_dir, manual_dir) if config.is_image
-          else _Toy2DTask(config, seed_key))
+  task = (_ImageTask(config, seed_key, mesh, data_dir, manual_dir)
+          if config.is_image else _Toy2DTask(config, seed_key, mesh))
   task.start(state)
-  writer = tensorboard.SummaryWriter(workdir)
+  writer = tensorboard.SummaryWriter(workdir) if lead else _NullWriter()
   last_eval = None
   # Training metrics are averaged on the host since the last evaluation; after a
   # resume mid-interval that average covers only the stages run since the resume.
   # Evaluation metrics do not depend on it.
   sums, count, interval_start = {}, 0, time.perf_counter()
   try:
-    while step < config.steps:
-      num = _next_boundary(step, config) - step
-      state, result = task.advance(state, num)
-      if result['bad_step'] != 0:
-        last_good = ckpt.latest_step()
-        raise NonFiniteLossError(
-            f'non-finite loss at stage {result["bad_step"]}; stopped. The last '
-            f'good checkpoint (step {last_good}) in {workdir} is intact.')
-      step, done = int(result['step']), int(result['count'])
-      for k, v in result['metrics'].items():
-        sums[k] = sums.get(k, 0.0) + float(v) * done
-      count += done
+    with jax.set_mesh(mesh):
+      while step < config.steps:
+        num = _next_boundary(step, config) - step
+        state, result = task.advance(state, num)
+        if result['bad_step'] != 0:
+          last_good = ckpt.latest_step()
+          raise NonFiniteLossError(
+              f'non-finite loss at stage {result["bad_step"]}; stopped. The last '
+              f'good checkpoint (step {last_good}) in {workdir} is intact.')
+        step, done = int(result['step']), int(result['count'])
+        for k, v in result['metrics'].items():
+          sums[k] = sums.get(k, 0.0) + float(v) * done
+        count += done
 
-      if step % config.eval_every == 0 or step == config.steps:
-        elapsed = time.perf_counter() - interval_start
-        eval_start = time.perf_counter()
-        scores = task.evaluate(state, step, workdir, writer)
-        record = {'step': step, **scores,
-                  **{k: v / count for k, v in sorted(sums.items())},
-                  'stages_per_sec': count / elapsed,
-                  'eval_seconds': time.perf_counter() - eval_start}
-        with open(metrics_path, 'a') as f:
-          f.write(json.dumps(record) + '\n')
-        for k, v in record.items():
-          if k != 'step':
-            writer.scalar(k, v, step)
-        writer.flush()
-        logging.info('stage %d/%d  %s  d_loss %.3f  g_loss %.3f  (%.2f stages/s)',
-                     step, config.steps, task.describe(scores), record['d_loss'],
-                     record['g_loss'], record['stages_per_sec'])
-        last_eval = record
-        sums, count, interval_start = {}, 0, time.perf_counter()
-      if step % config.checkpoint_every == 0 or step == config.steps:
-        ckpt.save(step, state)
+        if step % config.eval_every == 0 or step == config.steps:
+          elapsed = time.perf_counter() - interval_start
+          eval_start = time.perf_counter()
+          scores = task.evaluate(state, step, workdir if lead else None, writer)
+          record = {'step': step, **scores,
+                    **{k: v / count for k, v in sorted(sums.items())},
+                    'stages_per_sec': count / elapsed,
+                    'eval_seconds': time.perf_counter() - eval_start}
+          if lead:
+            with open(metrics_path, 'a') as f:
+              f.write(json.dumps(record) + '\n')
+          for k, v in record.items():
+            if k != 'step':
+              writer.scalar(k, v, step)
+          writer.flush()
+          logging.info('stage %d/%d  %s  d_loss %.3f  g_loss %.3f  (%.2f stages/s)',
+                       step, config.steps, task.describe(scores), record['d_loss'],
+                       record['g_loss'], record['stages_per_sec'])
+          last_eval = record
+          sums, count, interval_start = {}, 0, time.perf_counter()
+        if step % config.checkpoint_every == 0 or step == config.steps:
+          ckpt.save(step, state)
   finally:
     writer.close()
     ckpt.close()

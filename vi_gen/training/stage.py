@@ -5,6 +5,10 @@ that arrives from an input pipeline. :func:`train_stages` fuses many stages into
 ``lax.while_loop`` for data sampled on device (the 2D mixtures), so small models run
 at compute speed instead of at Python dispatch speed.
 
+Under ``jax.set_mesh`` (see :mod:`vi_gen.parallel`) the batch axis of the data
+and of every latent draw is split over the mesh; without a mesh the same code
+runs on one device.
+
 Randomness: stage ``s`` derives every key from ``fold_in(state.rng, s)``, so a run
 resumed from a checkpoint draws exactly what an uninterrupted run draws.
 """
@@ -16,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from vi_gen import parallel
 from vi_gen.losses import gan as gan_losses
 from vi_gen.training.schedule import Schedule
 from vi_gen.training.state import GANState, apply_model
@@ -33,7 +38,8 @@ def _stage_keys(state: GANState) -> dict[str, jax.Array]:
 
 def _discriminator_update(state: GANState, real: jax.Array, key: jax.Array):
   """One D update on a real batch against a fresh generated batch (eq. 16)."""
-  z = jax.random.normal(key, (real.shape[0], *state.latent_shape))
+  z = parallel.constrain_batch(
+      jax.random.normal(key, (real.shape[0], *state.latent_shape)))
   fake, _ = apply_model(state.generator, state.g_params, state.g_batch_stats, z,
                         train=True)
   fake = jax.lax.stop_gradient(fake)
@@ -129,7 +135,8 @@ def gan_stage(state: GANState, real: jax.Array, schedule: Schedule):
   g_keys = jax.random.split(keys['g'], schedule.g_steps)
   g_metrics = []
   for key in g_keys:
-    z = jax.random.normal(key, (batch, *state.latent_shape))
+    z = parallel.constrain_batch(
+        jax.random.normal(key, (batch, *state.latent_shape)))
     for _ in range(schedule.g_repeats):
       state, m = _generator_update(state, z, schedule)
       g_metrics.append(m)
@@ -160,7 +167,7 @@ def train_stages(state: GANState, num_stages: jax.Array, *, schedule: Schedule,
   """
   def run_one(state):
     real = sample_real(_stage_keys(state)['data'], (schedule.d_steps, batch_size))
-    return gan_stage(state, real, schedule)
+    return gan_stage(state, parallel.constrain_batch(real, batch_axis=1), schedule)
 
   metrics_shape = jax.eval_shape(run_one, state)[1]
   zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metrics_shape)

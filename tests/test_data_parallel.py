@@ -1,0 +1,167 @@
+"""Data parallelism: a stage on 8 devices computes what it computes on 1.
+
+The cases need 8 devices. On a machine with fewer, the one test that runs here
+re-runs this file in a subprocess with 8 fake CPU devices
+(``XLA_FLAGS=--xla_force_host_platform_device_count=8``), which must be set
+before JAX starts.
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vi_gen import parallel
+from vi_gen.training import gan_loop
+from vi_gen.training import stage as stage_lib
+
+DEVICES = 8
+FAKE_DEVICES_FLAG = f'--xla_force_host_platform_device_count={DEVICES}'
+
+
+@absltest.skipIf(jax.device_count() >= DEVICES, 'the cases run in this process')
+class EightFakeDevicesTest(absltest.TestCase):
+
+  def test_cases_pass_on_eight_fake_cpu_devices(self):
+    env = dict(os.environ, JAX_PLATFORMS='cpu',
+               XLA_FLAGS=f'{os.environ.get("XLA_FLAGS", "")} {FAKE_DEVICES_FLAG}')
+    result = subprocess.run(
+        [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+         f'{__file__}::DataParallelTest'],
+        env=env, capture_output=True, text=True, check=False)
+    print(result.stdout[-4000:])
+    self.assertEqual(result.returncode, 0,
+                     f'8-device cases failed:\n{result.stdout[-8000:]}\n'
+                     f'{result.stderr[-4000:]}')
+    self.assertRegex(result.stdout, r'\d+ passed')
+    self.assertNotRegex(result.stdout, r'skipped')
+
+
+def _meshes():
+  devices = jax.devices()
+  return parallel.make_mesh(devices[:1]), parallel.make_mesh(devices[:DEVICES])
+
+
+def _image_config(preset: str) -> gan_loop.GANConfig:
+  return dataclasses.replace(gan_loop.default_config('mnist', preset),
+                             batch_size=16, width=8, latent_dim=8)
+
+
+def _ring_config() -> gan_loop.GANConfig:
+  return dataclasses.replace(gan_loop.default_config('ring8'), batch_size=16,
+                             g_hidden=16, g_depth=2, d_hidden=8, d_depth=2,
+                             d_pieces=2, eval_samples=64, steps=4, eval_every=2,
+                             checkpoint_every=4)
+
+
+def _assert_trees_close(test, a, b, rtol=2e-5, atol=2e-6):
+  paths_a = jax.tree_util.tree_leaves_with_path(a)
+  leaves_b = jax.tree.leaves(b)
+  test.assertEqual(len(paths_a), len(leaves_b))
+  for (path, x), y in zip(paths_a, leaves_b):
+    np.testing.assert_allclose(
+        np.asarray(x), np.asarray(y), rtol=rtol, atol=atol,
+        err_msg=jax.tree_util.keystr(path))
+
+
+@absltest.skipIf(jax.device_count() < DEVICES,
+                 f'needs {DEVICES} devices; EightFakeDevicesTest runs it with them')
+class DataParallelTest(parameterized.TestCase):
+
+  @parameterized.parameters(('exp1', 5.0), ('exp2', 5.0), ('exp1', 0.0))
+  def test_image_stage_on_8_devices_equals_1(self, preset, reg_lambda):
+    config = dataclasses.replace(_image_config(preset), reg_lambda=reg_lambda)
+    real = jax.random.uniform(jax.random.PRNGKey(1),
+                              (config.d_steps, config.batch_size, 28, 28, 1),
+                              minval=-1, maxval=1)
+    results = []
+    for mesh in _meshes():
+      state = parallel.replicate(gan_loop.create_state(config), mesh)
+      batch = parallel.shard_batch(np.asarray(real), mesh, batch_axis=1)
+      with jax.set_mesh(mesh):
+        totals = stage_lib.zero_totals(state, batch.shape, config.schedule)
+        for _ in range(2):
+          state, totals = stage_lib.train_stage_on_batch(
+              state, batch, totals, schedule=config.schedule)
+      results.append((state, totals))
+    (one, one_totals), (eight, eight_totals) = results
+
+    # Really spread: the parameters live on all 8 devices, the batch in shards.
+    self.assertEqual(len(eight.g_params['Dense_0']['kernel'].sharding.device_set),
+                     DEVICES)
+    self.assertTrue(eight.g_params['Dense_0']['kernel'].sharding.is_fully_replicated)
+    _assert_trees_close(self, eight, one)
+    _assert_trees_close(self, eight_totals, one_totals)
+
+  def test_the_step_computes_per_device_shards(self):
+    """The compiled 8-device stage holds 1/8 of the batch per device and reduces."""
+    config = _image_config('exp1')
+    mesh = _meshes()[1]
+    state = parallel.replicate(gan_loop.create_state(config), mesh)
+    batch = parallel.shard_batch(
+        np.zeros((1, config.batch_size, 28, 28, 1), np.float32), mesh, batch_axis=1)
+    with jax.set_mesh(mesh):
+      totals = stage_lib.zero_totals(state, batch.shape, config.schedule)
+      hlo = stage_lib.train_stage_on_batch.lower(
+          state, batch, totals, schedule=config.schedule).compile().as_text()
+    self.assertEqual(batch.addressable_shards[0].data.shape,
+                     (1, config.batch_size // DEVICES, 28, 28, 1))
+    self.assertIn('all-reduce', hlo)
+    # Activations are per-device: the first generator layer's output for the
+    # local 2 examples (7·7·16 features each), never the global 16.
+    local = config.batch_size // DEVICES
+    self.assertIn(f'f32[{local},784]', hlo)
+    self.assertNotIn(f'f32[{config.batch_size},784]', hlo)
+
+  def test_fused_2d_stages_on_8_devices_equal_1(self):
+    config = _ring_config()
+    results = []
+    for mesh in _meshes():
+      state = parallel.replicate(gan_loop.create_state(config), mesh)
+      with jax.set_mesh(mesh):
+        out = stage_lib.train_stages(
+            state, parallel.replicate(np.int32(3), mesh),
+            schedule=config.schedule,
+            sample_real=gan_loop.toy2d.real_sampler(config.dataset),
+            batch_size=config.batch_size)
+      results.append(out)
+    _assert_trees_close(self, results[1], results[0])
+
+  def test_experiment_on_8_devices_writes_the_same_metrics(self):
+    config = _ring_config()
+    records = []
+    for mesh in _meshes():
+      workdir = self.create_tempdir().full_path
+      gan_loop.train_and_evaluate(config, workdir, mesh=mesh)
+      with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+        records.append([json.loads(line) for line in f])
+    one, eight = records
+    self.assertEqual([r['step'] for r in eight], [2, 4])
+    for a, b in zip(eight, one):
+      for key in ('modes', 'd_loss', 'g_loss', 'reverse_kl'):
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-4, err_msg=key)
+
+  def test_a_batch_that_does_not_split_evenly_is_a_config_error(self):
+    config = dataclasses.replace(_ring_config(), batch_size=12)
+    with self.assertRaisesRegex(
+        gan_loop.ConfigError,
+        'batch_size=12 does not divide evenly over the 8 devices.*8 or 16'):
+      gan_loop.train_and_evaluate(config, self.create_tempdir().full_path,
+                                  mesh=_meshes()[1])
+
+  def test_constrain_batch_is_a_no_op_without_a_mesh_or_an_even_split(self):
+    x = jnp.ones((12, 3))
+    self.assertIs(parallel.constrain_batch(x), x)
+    with jax.set_mesh(_meshes()[1]):
+      self.assertIs(parallel.constrain_batch(x), x)  # 12 % 8 != 0
+
+
+if __name__ == '__main__':
+  absltest.main()

@@ -31,6 +31,33 @@ class DCGANTest(parameterized.TestCase):
     self.assertEqual('batch_stats' in g_vars, batch_norm)
     self.assertEqual('batch_stats' in d_vars, batch_norm)
 
+  @parameterized.parameters((28, 1), (32, 3), (64, 3))
+  def test_fast_layers_equal_flax_layers(self, size, channels):
+    """Values and gradients of both networks equal those built from nn.Conv(Transpose)."""
+    z = jax.random.normal(jax.random.PRNGKey(0), (4, 10))
+    x = jax.random.uniform(jax.random.PRNGKey(1), (4, size, size, channels),
+                           minval=-1, maxval=1)
+    width = 8  # >= the sub-pixel input gradient's channel threshold
+    for make, inputs in (
+        (lambda fast: DCGANGenerator(size, channels, width, fast_layers=fast), z),
+        (lambda fast: DCGANDiscriminator(size, width, fast_layers=fast), x)):
+      fast, reference = make(True), make(False)
+      variables = reference.init(jax.random.PRNGKey(2), inputs)
+      chex.assert_trees_all_equal_structs(
+          variables, fast.init(jax.random.PRNGKey(2), inputs))
+      out = lambda m: lambda p, v: apply_model(m, p, variables['batch_stats'], v,
+                                               train=True)[0]
+      chex.assert_trees_all_close(out(fast)(variables['params'], inputs),
+                                  out(reference)(variables['params'], inputs),
+                                  atol=1e-5, rtol=1e-5)
+      cotangent = jax.random.normal(jax.random.PRNGKey(3),
+                                    out(reference)(variables['params'], inputs).shape)
+      grads = lambda m: jax.grad(
+          lambda p, v: jnp.sum(out(m)(p, v) * cotangent), argnums=(0, 1))(
+              variables['params'], inputs)
+      chex.assert_trees_all_close(grads(fast), grads(reference), atol=1e-4,
+                                  rtol=1e-4)
+
   def test_paper_layout_at_64(self):
     g_vars = DCGANGenerator(64, 3, 64).init(jax.random.PRNGKey(0),
                                             jnp.zeros((1, 100)), train=False)

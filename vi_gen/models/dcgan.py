@@ -9,8 +9,12 @@ The paper's experiments (its code is LynnHo's DCGAN-LSGAN-WGAN-WGAN-GP-Tensorflo
 * D: 5×5 stride-2 convolutions with width (leaky ReLU 0.2, no BN), 2·width,
   4·width, 8·width (each BN, leaky ReLU 0.2); then a dense logit.
 
-Transposed convolutions are ``SubpixelConvTranspose``: the same function and
-parameters as ``nn.ConvTranspose(..., padding='SAME')``, computed faster on CPU.
+Transposed convolutions are ``SubpixelConvTranspose`` and convolutions
+``StridedConv``: the same functions, gradients and parameters as
+``nn.ConvTranspose``/``nn.Conv`` with ``padding='SAME'``, computed faster on CPU
+(``vi_gen/models/layers.py``). ``fast_layers=False`` uses Flax's layers instead,
+with the same parameter tree: the reference for tests and benchmarks, and an
+option for a backend where those are faster.
 Weights are drawn from N(0, 0.02); BatchNorm has decay 0.9 and ε = 1e-5, and a
 layer followed by BatchNorm has no bias. With ``batch_norm=False`` every layer has
 a bias instead (experiment 2).
@@ -21,11 +25,13 @@ stride-2 layers: 28×28 starts G at 7×7×(2·width) and has two up-sampling lay
 4·width); 64×64 has four.
 """
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from vi_gen.models.layers import SubpixelConvTranspose
+from vi_gen.models.layers import StridedConv, SubpixelConvTranspose
 
 # image size -> (spatial size of G's first feature map, number of stride-2 layers)
 _LAYOUT = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
@@ -41,6 +47,24 @@ def _layout(image_size: int) -> tuple[int, int]:
   return _LAYOUT[image_size]
 
 
+def _conv_transpose(fast: bool):
+  """5×5 stride-2 'SAME' transposed convolutions: the fast form or Flax's own."""
+  if fast:
+    return functools.partial(SubpixelConvTranspose, kernel_size=(5, 5),
+                             strides=(2, 2), kernel_init=_INIT)
+  return functools.partial(nn.ConvTranspose, kernel_size=(5, 5), strides=(2, 2),
+                           padding='SAME', kernel_init=_INIT)
+
+
+def _conv(fast: bool):
+  """5×5 stride-2 'SAME' convolutions: the fast form or Flax's own."""
+  if fast:
+    return functools.partial(StridedConv, kernel_size=(5, 5), strides=(2, 2),
+                             kernel_init=_INIT)
+  return functools.partial(nn.Conv, kernel_size=(5, 5), strides=(2, 2),
+                           padding='SAME', kernel_init=_INIT)
+
+
 def _batch_norm(train: bool) -> nn.BatchNorm:
   return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)
 
@@ -51,6 +75,7 @@ class DCGANGenerator(nn.Module):
   channels: int = 3
   width: int = 64
   batch_norm: bool = True
+  fast_layers: bool = True
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
@@ -65,12 +90,13 @@ class DCGANGenerator(nn.Module):
     features = self.width * 2 ** (num_up - 1)
     x = nn.Dense(start * start * features, use_bias=bias, kernel_init=_INIT)(z)
     x = norm_relu(x.reshape(z.shape[0], start, start, features))
+    conv_t = _conv_transpose(self.fast_layers)
     for i in range(num_up - 1):
-      x = SubpixelConvTranspose(self.width * 2 ** (num_up - 2 - i), (5, 5), (2, 2),
-                                use_bias=bias, kernel_init=_INIT)(x)
+      x = conv_t(self.width * 2 ** (num_up - 2 - i), use_bias=bias,
+                 name=f'SubpixelConvTranspose_{i}')(x)
       x = norm_relu(x)
-    x = SubpixelConvTranspose(self.channels, (5, 5), (2, 2),
-                              kernel_init=_INIT)(x)
+    x = conv_t(self.channels, use_bias=True,
+               name=f'SubpixelConvTranspose_{num_up - 1}')(x)
     return jnp.tanh(x)
 
 
@@ -79,6 +105,7 @@ class DCGANDiscriminator(nn.Module):
   image_size: int = 64
   width: int = 64
   batch_norm: bool = True
+  fast_layers: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
@@ -88,8 +115,8 @@ class DCGANDiscriminator(nn.Module):
                        f'got shape {x.shape}')
     for i in range(num_down):
       normalise = self.batch_norm and i > 0
-      x = nn.Conv(self.width * 2 ** i, (5, 5), (2, 2), padding='SAME',
-                  use_bias=not normalise, kernel_init=_INIT)(x)
+      x = _conv(self.fast_layers)(self.width * 2 ** i, use_bias=not normalise,
+                                  name=f'Conv_{i}')(x)
       if normalise:
         x = _batch_norm(train)(x)
       x = nn.leaky_relu(x, 0.2)

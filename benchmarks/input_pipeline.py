@@ -23,6 +23,7 @@ from absl import flags
 from absl import logging
 import jax
 
+from benchmarks import pipeline
 from experiments import quiet_logs
 from vi_gen.data import images
 from vi_gen.training import gan_loop
@@ -40,20 +41,7 @@ _MANUAL_DIR = flags.DEFINE_string('manual_dir', None,
 
 
 def _batches(config: gan_loop.GANConfig):
-  return images.train_batches(config.dataset, batch_size=config.batch_size,
-                              d_steps=config.d_steps, seed=0,
-                              data_dir=_DATA_DIR.value,
-                              manual_dir=_MANUAL_DIR.value)
-
-
-def pipeline_rate(config: gan_loop.GANConfig) -> float:
-  batches = _batches(config)
-  for _ in range(20):  # fill the shuffle buffer and the prefetch queue
-    next(batches)
-  start = time.perf_counter()
-  for _ in range(_PIPELINE_BATCHES.value):
-    next(batches)
-  return _PIPELINE_BATCHES.value / (time.perf_counter() - start)
+  return pipeline.stage_batches(config, _DATA_DIR.value, _MANUAL_DIR.value)
 
 
 def training_rate(config: gan_loop.GANConfig) -> float:
@@ -83,7 +71,8 @@ def main(argv):
       config = dataclasses.replace(gan_loop.default_config(dataset, preset),
                                    reg_lambda=5.0)
       try:
-        pipe = pipeline_rate(config)
+        pipe = pipeline.pipeline_rate(config, _PIPELINE_BATCHES.value,
+                                      _DATA_DIR.value, _MANUAL_DIR.value)
       except Exception as e:  # pylint: disable=broad-except
         print(f'{dataset}: skipped, TFDS could not provide it here ({type(e).__name__})')
         break

@@ -203,14 +203,17 @@ def _adam(lr: float, beta1: float, beta2: float) -> optax.GradientTransformation
   return optax.adam(lr, beta1, beta2)
 
 
-def create_state(config: GANConfig) -> GANState:
+def create_state(config: GANConfig, fast_layers: bool = True) -> GANState:
+  """The initial state; ``fast_layers=False`` builds the DCGANs from Flax's layers."""
   if config.is_image:
     info = image_data.get_dataset(config.dataset)
     generator = DCGANGenerator(image_size=info.image_size, channels=info.channels,
-                               width=config.width, batch_norm=config.batch_norm)
+                               width=config.width, batch_norm=config.batch_norm,
+                               fast_layers=fast_layers)
     discriminator = DCGANDiscriminator(image_size=info.image_size,
                                        width=config.width,
-                                       batch_norm=config.batch_norm)
+                                       batch_norm=config.batch_norm,
+                                       fast_layers=fast_layers)
     data_shape = info.shape
   else:
     generator = MLPGenerator(hidden=config.g_hidden, depth=config.g_depth,

@@ -22,6 +22,24 @@ def _random_params(params, key):
       tree, [jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)])
 
 
+def _assert_same_layer(reference: nn.Module, fast: nn.Module, x: jax.Array):
+  """Same parameter tree, outputs and gradients (random parameters); returns the output."""
+  params = reference.init(jax.random.PRNGKey(1), x)
+  # Same parameter tree, so checkpoints and initialisers carry over.
+  chex.assert_trees_all_equal_shapes(params, fast.init(jax.random.PRNGKey(1), x))
+  params = _random_params(params, jax.random.PRNGKey(2))
+
+  expected, actual = reference.apply(params, x), fast.apply(params, x)
+  chex.assert_trees_all_close(actual, expected, atol=1e-5, rtol=1e-5)
+  cotangent = jax.random.normal(jax.random.PRNGKey(3), expected.shape)
+  def loss(module):
+    return lambda p, x: jnp.sum(module.apply(p, x) * cotangent)
+  expected_grads = jax.grad(loss(reference), argnums=(0, 1))(params, x)
+  actual_grads = jax.grad(loss(fast), argnums=(0, 1))(params, x)
+  chex.assert_trees_all_close(actual_grads, expected_grads, atol=1e-4, rtol=1e-5)
+  return actual
+
+
 class SubpixelConvTransposeTest(parameterized.TestCase):
 
   @parameterized.parameters(
@@ -37,21 +55,8 @@ class SubpixelConvTransposeTest(parameterized.TestCase):
                                  padding='SAME', use_bias=use_bias)
     subpixel = SubpixelConvTranspose(4, (kernel, kernel), (stride, stride),
                                      use_bias=use_bias)
-    params = reference.init(jax.random.PRNGKey(1), x)
-    # Same parameter tree, so checkpoints and initialisers carry over.
-    chex.assert_trees_all_equal_shapes(params, subpixel.init(jax.random.PRNGKey(1), x))
-    params = _random_params(params, jax.random.PRNGKey(2))
-
-    expected, actual = reference.apply(params, x), subpixel.apply(params, x)
-    chex.assert_shape(actual, (2, size * stride, (size + 1) * stride, 4))
-    chex.assert_trees_all_close(actual, expected, atol=1e-5, rtol=1e-5)
-
-    cotangent = jax.random.normal(jax.random.PRNGKey(3), expected.shape)
-    def loss(module):
-      return lambda p, x: jnp.sum(module.apply(p, x) * cotangent)
-    expected_grads = jax.grad(loss(reference), argnums=(0, 1))(params, x)
-    actual_grads = jax.grad(loss(subpixel), argnums=(0, 1))(params, x)
-    chex.assert_trees_all_close(actual_grads, expected_grads, atol=1e-4, rtol=1e-5)
+    out = _assert_same_layer(reference, subpixel, x)
+    chex.assert_shape(out, (2, size * stride, (size + 1) * stride, 4))
 
   @parameterized.product(combined=(True, False), kernel=(5, 4, 2), stride=(2, 3))
   def test_both_phase_forms_equal_lax_conv_transpose(self, combined, kernel,
@@ -89,19 +94,7 @@ class StridedConvTest(parameterized.TestCase):
     reference = nn.Conv(4, (kernel, kernel), (stride, stride), padding='SAME',
                         use_bias=use_bias)
     fast = StridedConv(4, (kernel, kernel), (stride, stride), use_bias=use_bias)
-    params = reference.init(jax.random.PRNGKey(1), x)
-    chex.assert_trees_all_equal_shapes(params, fast.init(jax.random.PRNGKey(1), x))
-    params = _random_params(params, jax.random.PRNGKey(2))
-
-    expected = reference.apply(params, x)
-    chex.assert_trees_all_close(fast.apply(params, x), expected, atol=1e-5,
-                                rtol=1e-5)
-    cotangent = jax.random.normal(jax.random.PRNGKey(3), expected.shape)
-    def loss(module):
-      return lambda p, x: jnp.sum(module.apply(p, x) * cotangent)
-    expected_grads = jax.grad(loss(reference), argnums=(0, 1))(params, x)
-    actual_grads = jax.grad(loss(fast), argnums=(0, 1))(params, x)
-    chex.assert_trees_all_close(actual_grads, expected_grads, atol=1e-4, rtol=1e-5)
+    _assert_same_layer(reference, fast, x)
 
   def test_input_gradient_is_computed_in_sub_pixel_form(self):
     """The custom VJP is what runs: no dilated-input convolution in the gradient."""

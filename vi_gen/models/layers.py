@@ -200,49 +200,47 @@ def _conv_same_bwd(strides, residuals, dy):
 conv_same.defvjp(_conv_same_fwd, _conv_same_bwd)
 
 
-class StridedConv(nn.Module):
+class _KernelLayer(nn.Module):
+  """A layer ``y = op(x, kernel) + bias`` with Flax's conv parameter tree."""
+  features: int
+  kernel_size: Sequence[int]
+  strides: Sequence[int]
+  use_bias: bool = True
+  kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init
+  bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+
+  def op(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    raise NotImplementedError
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param('kernel', self.kernel_init,
+                        (*self.kernel_size, x.shape[-1], self.features))
+    y = self.op(x, kernel.astype(x.dtype))
+    if self.use_bias:
+      y = y + self.param('bias', self.bias_init, (self.features,)).astype(y.dtype)
+    return y
+
+
+class StridedConv(_KernelLayer):
   """Drop-in for ``nn.Conv(features, kernel_size, strides, padding='SAME')``.
 
   Same parameter tree, outputs and gradients (tests/test_layers.py); the input
   gradient is computed by :func:`conv_same`. Give ``name='Conv_i'`` to keep the
   parameter paths of a network built with ``nn.Conv``.
   """
-  features: int
-  kernel_size: Sequence[int]
-  strides: Sequence[int]
-  use_bias: bool = True
-  kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init
-  bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
 
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', self.kernel_init,
-                        (*self.kernel_size, x.shape[-1], self.features))
-    y = conv_same(x, kernel.astype(x.dtype), tuple(self.strides))
-    if self.use_bias:
-      y = y + self.param('bias', self.bias_init, (self.features,)).astype(y.dtype)
-    return y
+  def op(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return conv_same(x, kernel, tuple(self.strides))
 
 
-class SubpixelConvTranspose(nn.Module):
+class SubpixelConvTranspose(_KernelLayer):
   """Drop-in for ``nn.ConvTranspose(features, kernel_size, strides, padding='SAME')``.
 
   Same parameter tree (``kernel`` [kh, kw, in, out], optional ``bias``), same
   outputs and gradients (tests/test_layers.py checks both against
   ``nn.ConvTranspose``).
   """
-  features: int
-  kernel_size: Sequence[int]
-  strides: Sequence[int]
-  use_bias: bool = True
-  kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init
-  bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
 
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', self.kernel_init,
-                        (*self.kernel_size, x.shape[-1], self.features))
-    y = conv_transpose_same(x, kernel.astype(x.dtype), tuple(self.strides))
-    if self.use_bias:
-      y = y + self.param('bias', self.bias_init, (self.features,)).astype(y.dtype)
-    return y
+  def op(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return conv_transpose_same(x, kernel, tuple(self.strides))

@@ -17,10 +17,13 @@ from absl.testing import parameterized
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from vi_gen import parallel
+from vi_gen.models import vae as vae_models
 from vi_gen.training import gan_loop
 from vi_gen.training import stage as stage_lib
+from vi_gen.training import vae_step
 
 DEVICES = 8
 FAKE_DEVICES_FLAG = f'--xla_force_host_platform_device_count={DEVICES}'
@@ -99,6 +102,28 @@ class DataParallelTest(parameterized.TestCase):
     self.assertTrue(eight.g_params['Dense_0']['kernel'].sharding.is_fully_replicated)
     _assert_trees_close(self, eight, one)
     _assert_trees_close(self, eight_totals, one_totals)
+
+  @parameterized.parameters('bernoulli', 'gaussian')
+  def test_vae_steps_on_8_devices_equal_1(self, likelihood):
+    model = vae_models.make_vae('mlp', (8, 8, 1), latent_dim=4,
+                                likelihood=likelihood, hidden=(16,))
+    images = np.asarray(jax.random.uniform(jax.random.PRNGKey(1), (16, 8, 8, 1)))
+    results = []
+    for mesh in _meshes():
+      state = parallel.replicate(vae_step.VAEState.create(
+          rng=jax.random.PRNGKey(0), model=model, tx=optax.adam(1e-2),
+          image_shape=(8, 8, 1), latent_dim=4, likelihood=likelihood), mesh)
+      batch = parallel.shard_batch(images, mesh)
+      with jax.set_mesh(mesh):
+        for _ in range(3):
+          state, metrics = vae_step.train_step(state, batch)
+        nll = vae_step.importance_weighted_nll(state, batch, jax.random.PRNGKey(2),
+                                               num_samples=8, chunk=4)
+      results.append((state, metrics, nll))
+    # The per-example NLL comes back split over the 8 devices, as the batch was.
+    self.assertFalse(results[1][2].sharding.is_fully_replicated)
+    self.assertEqual(len(results[1][2].sharding.device_set), DEVICES)
+    _assert_trees_close(self, results[1], results[0])
 
   def test_the_step_computes_per_device_shards(self):
     """The compiled 8-device stage holds 1/8 of the batch per device and reduces."""

@@ -21,13 +21,15 @@ One run measures, on the default JAX device, and prints and writes
 4. **Regulariser overhead**: step time at λ = 5 ÷ at λ = 0.
 5. **2D** (ring8): stages/s with ``--fused_stages`` stages per jitted call against
    one stage per call, for the default networks and for small ones.
-6. **VAE step and EM iteration**: not in vi_gen yet (issue 5); recorded as such.
+6. **VAE step** (the anchor MLP and the conv VAE, batch 100): train steps/s.
+   **EM iteration**: not in vi_gen yet (issue 5); recorded as such.
 7. **Input pipeline**: MNIST stage batches/s from the TFDS pipeline alone, next
    to the 28×28 training rate (needs MNIST; skipped with the reason otherwise).
 8. **Peak memory** (maximum resident set size) of each experiment's default
    configuration, run in a subprocess to its first evaluation and checkpoint.
 
-``--sections`` picks a subset, e.g. ``--sections=dcgan,torch``.
+``--sections`` picks a subset, e.g. ``--sections=dcgan,torch``; a subset is
+only printed unless ``--out_dir`` is given.
 """
 
 import dataclasses
@@ -46,12 +48,15 @@ from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from benchmarks import pipeline
 from experiments import quiet_logs
 from vi_gen.data import images
+from vi_gen.models import vae as vae_models
 from vi_gen.training import gan_loop
 from vi_gen.training import stage as stage_lib
+from vi_gen.training import vae_step
 
 SECTIONS = ('matmul', 'dcgan', 'torch', 'toy2d', 'vae_em', 'pipeline', 'memory')
 
@@ -230,6 +235,31 @@ def toy2d_rates(fused_stages: int, **overrides) -> dict:
           'fused_stages_per_call': fused_stages, 'speedup': fused_rate / per_call_rate}
 
 
+# The VAEs timed: the anchor MLP (784-200-200-50) and the conv pair, batch 100.
+VAE_CASES = (('VAE MLP 784-200-200-50', 'mlp'), ('VAE conv (width 32)', 'conv'))
+
+
+def vae_rates(steps: int, repeats: int) -> dict:
+  """Train steps/s of each VAE on random 28×28 intensities (binarised in the step)."""
+  rates = {}
+  for name, architecture in VAE_CASES:
+    model = vae_models.make_vae(architecture)
+    state = vae_step.VAEState.create(rng=jax.random.PRNGKey(0), model=model,
+                                     tx=optax.adam(1e-3), image_shape=(28, 28, 1),
+                                     latent_dim=50)
+    images = jax.random.uniform(jax.random.PRNGKey(1), (100, 28, 28, 1))
+    carry = [state]
+
+    def run():
+      carry[0], metrics = vae_step.train_step(carry[0], images)
+      return metrics
+
+    for _ in range(3):
+      jax.block_until_ready(run())
+    rates[name] = 1 / median_time(run, steps * 10, repeats)
+  return rates
+
+
 # Each experiment's default configuration, stopped at its first evaluation and
 # checkpoint (memory does not grow with the number of stages after that).
 MEMORY_RUNS = (
@@ -320,8 +350,13 @@ def markdown(report: dict) -> str:
               f'{t["fused_stages_per_s"]:.0f} | {t["fused_stages_per_call"]} | '
               f'{t["speedup"]:.1f}× |' for name, t in toy.items()]
     lines.append('')
-  if 'vae_em' in report:
-    lines += [f'VAE step and EM iteration: {report["vae_em"]}.', '']
+  if 'vae_steps_per_s' in report:
+    lines += ['VAE train steps/s (batch 100, 28×28, Bernoulli): '
+              + ', '.join(f'{name} {rate:.0f}'
+                          for name, rate in report['vae_steps_per_s'].items())
+              + '.', '']
+  if 'em' in report:
+    lines += [f'EM iteration: {report["em"]}.', '']
   pipe = report.get('pipeline')
   if pipe:
     lines += [f'Input pipeline ({pipe["dataset"]}, batch 64): '
@@ -377,7 +412,9 @@ def main(argv):
       print(f'2D, {name}: {report["toy2d"][name]}', flush=True)
 
   if 'vae_em' in sections:
-    report['vae_em'] = 'not measured: vi_gen has no VAE or EM yet (issue 5)'
+    report['vae_steps_per_s'] = vae_rates(_STEPS.value, _REPEATS.value)
+    print(f'VAE: {report["vae_steps_per_s"]}', flush=True)
+    report['em'] = 'not measured: vi_gen has no EM yet (issue 5)'
 
   if 'pipeline' in sections:
     config = step_config('mnist', 0.0)
@@ -405,6 +442,10 @@ def main(argv):
 
   table = markdown(report)
   print('\n' + table)
+  if sections != set(SECTIONS) and not flags.FLAGS['out_dir'].present:
+    print('(a partial run: not written over the full results; give --out_dir '
+          'to keep it)')
+    return
   suffix = '' if device.platform == 'cpu' else f'_{device.platform}'
   os.makedirs(_OUT_DIR.value, exist_ok=True)
   with open(os.path.join(_OUT_DIR.value, f'speed{suffix}.md'), 'w') as f:

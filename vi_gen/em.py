@@ -1,0 +1,158 @@
+"""EM for Gaussian mixtures from the joint KL (eqs. 8–11), as jitted pure functions.
+
+With q(x, z) = q(x|z) q(z) over a discrete z (the component) and p(z|x)
+unrestricted, eq. 4's joint KL is minimised over p(z|x) exactly by the posterior
+(E-step, eq. 10: the responsibilities) and over q by maximising
+E_x Σ_z p(z|x) log q(x, z) (M-step, eq. 9), which for Gaussians is closed form.
+Each EM iteration therefore cannot increase the joint KL, and the data
+log-likelihood never decreases.
+
+Conventions follow scikit-learn's ``GaussianMixture`` so that the two can be
+compared from the same initialisation: covariances get ``reg_covar`` added to
+their diagonal, component counts get ``10·eps`` (so a component that loses all
+its points keeps finite parameters: its mean goes to 0, its covariance to
+``reg_covar·I``), and convergence is a change in the mean log-likelihood below
+``tol``.
+"""
+
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+COVARIANCE_TYPES = ('full', 'diag')
+
+
+class GaussianMixture(NamedTuple):
+  """Mixture parameters. ``covariances``: [K, d, d] (full) or [K, d] (diag)."""
+  weights: jax.Array
+  means: jax.Array
+  covariances: jax.Array
+
+  @property
+  def covariance_type(self) -> str:
+    return 'full' if self.covariances.ndim == 3 else 'diag'
+
+
+def component_log_probs(x: jax.Array, gmm: GaussianMixture) -> jax.Array:
+  """log π_k + log N(x_n | μ_k, Σ_k), shape [N, K]."""
+  d = x.shape[-1]
+  diff = x[:, None, :] - gmm.means[None]  # [N, K, d]
+  if gmm.covariance_type == 'full':
+    chol = jnp.linalg.cholesky(gmm.covariances)  # [K, d, d]
+    solved = jax.scipy.linalg.solve_triangular(
+        chol[None], diff[..., None], lower=True)[..., 0]  # [N, K, d]
+    maha = jnp.sum(solved ** 2, axis=-1)
+    log_det = 2 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
+  else:
+    maha = jnp.sum(diff ** 2 / gmm.covariances[None], axis=-1)
+    log_det = jnp.sum(jnp.log(gmm.covariances), axis=-1)
+  log_normal = -0.5 * (d * math.log(2 * math.pi) + log_det[None] + maha)
+  return jnp.log(gmm.weights)[None] + log_normal
+
+
+def e_step(x: jax.Array, gmm: GaussianMixture) -> tuple[jax.Array, jax.Array]:
+  """The exact posterior p(z|x) (eq. 10) in log space, and log q(x) per example.
+
+  Returns:
+    ``(log_resp [N, K], log_likelihood [N])``.
+  """
+  log_joint = component_log_probs(x, gmm)
+  log_likelihood = jax.nn.logsumexp(log_joint, axis=1)
+  return log_joint - log_likelihood[:, None], log_likelihood
+
+
+def m_step(x: jax.Array, resp: jax.Array, covariance_type: str = 'full',
+           reg_covar: float = 1e-6) -> GaussianMixture:
+  """argmax over q of E_x Σ_z p(z|x) log q(x, z) (eq. 9), in closed form.
+
+  Args:
+    x: [N, d] data.
+    resp: [N, K] responsibilities p(z|x) (rows summing to 1).
+    covariance_type: 'full' or 'diag'.
+    reg_covar: added to every covariance's diagonal.
+  """
+  if covariance_type not in COVARIANCE_TYPES:
+    raise ValueError(f'covariance_type must be one of {COVARIANCE_TYPES}, '
+                     f'got {covariance_type!r}')
+  counts = resp.sum(axis=0) + 10 * jnp.finfo(resp.dtype).eps  # [K]
+  means = resp.T @ x / counts[:, None]
+  if covariance_type == 'full':
+    diff = x[None] - means[:, None]  # [K, N, d]
+    covariances = jnp.einsum('nk,kni,knj->kij', resp, diff, diff) / counts[:, None, None]
+    covariances = covariances + reg_covar * jnp.eye(x.shape[1], dtype=x.dtype)
+  else:
+    second = resp.T @ (x * x) / counts[:, None]
+    covariances = second - 2 * means * (resp.T @ x) / counts[:, None] + means ** 2
+    covariances = covariances + reg_covar
+  weights = counts / counts.sum()
+  return GaussianMixture(weights, means, covariances)
+
+
+def kmeans_plus_plus(key: jax.Array, x: jax.Array, num_components: int) -> jax.Array:
+  """k-means++ centres (Arthur & Vassilvitskii, 2007): [K, d], rows of ``x``."""
+  first = jax.random.randint(key, (), 0, x.shape[0])
+  centres = jnp.zeros((num_components, x.shape[1]), x.dtype).at[0].set(x[first])
+  nearest = jnp.sum((x - x[first]) ** 2, axis=1)
+
+  def body(i, carry):
+    centres, nearest = carry
+    index = jax.random.categorical(jax.random.fold_in(key, i),
+                                   jnp.log(jnp.maximum(nearest, 1e-30)))
+    centres = centres.at[i].set(x[index])
+    nearest = jnp.minimum(nearest, jnp.sum((x - x[index]) ** 2, axis=1))
+    return centres, nearest
+
+  centres, _ = jax.lax.fori_loop(1, num_components, body, (centres, nearest))
+  return centres
+
+
+def initialize(x: jax.Array, centres: jax.Array, covariance_type: str = 'full',
+               reg_covar: float = 1e-6) -> GaussianMixture:
+  """The M-step from hard assignments of every point to its nearest centre."""
+  sq = jnp.sum((x[:, None] - centres[None]) ** 2, axis=-1)
+  resp = jax.nn.one_hot(jnp.argmin(sq, axis=1), centres.shape[0], dtype=x.dtype)
+  return m_step(x, resp, covariance_type, reg_covar)
+
+
+class FitResult(NamedTuple):
+  gmm: GaussianMixture
+  log_likelihood: jax.Array   # [max_iter]: mean log q(x) before each M-step (NaN after the end)
+  num_iterations: jax.Array
+  converged: jax.Array
+
+
+@functools.partial(jax.jit, static_argnames=('max_iter',))
+def fit(x: jax.Array, init: GaussianMixture, max_iter: int = 100,
+        tol: float = 1e-3, reg_covar: float = 1e-6) -> FitResult:
+  """EM from ``init`` until the mean log-likelihood changes by less than ``tol``.
+
+  One ``lax.while_loop``; iteration i records the mean log-likelihood of the
+  parameters it starts from (as scikit-learn's ``lower_bound_``), then updates
+  them. The covariance type is ``init``'s.
+  """
+  covariance_type = init.covariance_type
+  history0 = jnp.full((max_iter,), jnp.nan, x.dtype)
+
+  def cond(carry):
+    i, _, history, converged = carry
+    return (i < max_iter) & ~converged
+
+  def body(carry):
+    i, gmm, history, _ = carry
+    log_resp, log_likelihood = e_step(x, gmm)
+    mean = jnp.mean(log_likelihood)
+    previous = jnp.where(i > 0, history[jnp.maximum(i - 1, 0)], -jnp.inf)
+    gmm = m_step(x, jnp.exp(log_resp), covariance_type, reg_covar)
+    return i + 1, gmm, history.at[i].set(mean), jnp.abs(mean - previous) < tol
+
+  i, gmm, history, converged = jax.lax.while_loop(
+      cond, body, (jnp.zeros((), jnp.int32), init, history0, jnp.array(False)))
+  return FitResult(gmm, history, i, converged)
+
+
+def mean_log_likelihood(x: jax.Array, gmm: GaussianMixture) -> jax.Array:
+  """E_x log q(x) under the mixture (scikit-learn's ``score``)."""
+  return jnp.mean(e_step(x, gmm)[1])

@@ -22,7 +22,7 @@ One run measures, on the default JAX device, and prints and writes
 5. **2D** (ring8): stages/s with ``--fused_stages`` stages per jitted call against
    one stage per call, for the default networks and for small ones.
 6. **VAE step** (the anchor MLP and the conv VAE, batch 100): train steps/s.
-   **EM iteration**: not in vi_gen yet (issue 5); recorded as such.
+   **EM iteration** (K = 10, full covariances): iterations/s inside one jitted fit.
 7. **Input pipeline**: MNIST stage batches/s from the TFDS pipeline alone, next
    to the 28×28 training rate (needs MNIST; skipped with the reason otherwise).
 8. **Peak memory** (maximum resident set size) of each experiment's default
@@ -52,6 +52,7 @@ import optax
 
 from benchmarks import pipeline
 from experiments import quiet_logs
+from vi_gen import em
 from vi_gen.data import images
 from vi_gen.models import vae as vae_models
 from vi_gen.training import gan_loop
@@ -260,6 +261,22 @@ def vae_rates(steps: int, repeats: int) -> dict:
   return rates
 
 
+# EM iterations timed: K = 10 full-covariance components, float32.
+EM_CASES = ((10_000, 2), (10_000, 50), (100_000, 50))
+
+
+def em_rates(iterations: int = 20) -> dict:
+  """EM iterations/s (E-step + M-step) inside one jitted fit, per (N, d)."""
+  rates = {}
+  for n, d in EM_CASES:
+    x = jax.random.normal(jax.random.PRNGKey(0), (n, d))
+    init = em.initialize(x, em.kmeans_plus_plus(jax.random.PRNGKey(1), x, 10))
+    fit = lambda: em.fit(x, init, max_iter=iterations, tol=-1.0).log_likelihood
+    jax.block_until_ready(fit())  # compile
+    rates[f'N={n}, d={d}'] = iterations / median_time(fit, 1, 3)
+  return rates
+
+
 # Each experiment's default configuration, stopped at its first evaluation and
 # checkpoint (memory does not grow with the number of stages after that).
 MEMORY_RUNS = (
@@ -355,8 +372,11 @@ def markdown(report: dict) -> str:
               + ', '.join(f'{name} {rate:.0f}'
                           for name, rate in report['vae_steps_per_s'].items())
               + '.', '']
-  if 'em' in report:
-    lines += [f'EM iteration: {report["em"]}.', '']
+  if 'em_iterations_per_s' in report:
+    lines += ['EM iterations/s (K = 10, full covariances, float32): '
+              + ', '.join(f'{case} {rate:.1f}'
+                          for case, rate in report['em_iterations_per_s'].items())
+              + '.', '']
   pipe = report.get('pipeline')
   if pipe:
     lines += [f'Input pipeline ({pipe["dataset"]}, batch 64): '
@@ -414,7 +434,8 @@ def main(argv):
   if 'vae_em' in sections:
     report['vae_steps_per_s'] = vae_rates(_STEPS.value, _REPEATS.value)
     print(f'VAE: {report["vae_steps_per_s"]}', flush=True)
-    report['em'] = 'not measured: vi_gen has no EM yet (issue 5)'
+    report['em_iterations_per_s'] = em_rates()
+    print(f'EM: {report["em_iterations_per_s"]}', flush=True)
 
   if 'pipeline' in sections:
     config = step_config('mnist', 0.0)

@@ -45,3 +45,32 @@ def save_image_grid(path: str, grid: np.ndarray) -> None:
     plt.imsave(path, grid[..., 0], cmap='gray', vmin=0, vmax=255)
   else:
     plt.imsave(path, grid)
+
+
+def plot_mixture_2d(path: str, data: np.ndarray, weights: np.ndarray,
+                    means: np.ndarray, covariances: np.ndarray, title: str) -> None:
+  """Scatters ``data`` with each component's 1σ and 2σ ellipses, and saves a PNG.
+
+  ``covariances``: [K, 2, 2] or, for diagonal components, [K, 2].
+  """
+  covariances = np.asarray(covariances)
+  if covariances.ndim == 2:
+    covariances = np.stack([np.diag(c) for c in covariances])
+  fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+  ax.scatter(data[:, 0], data[:, 1], s=2, c='black', alpha=0.2, rasterized=True)
+  angles = np.linspace(0, 2 * np.pi, 100)
+  circle = np.stack([np.cos(angles), np.sin(angles)])
+  for k, (weight, mean, cov) in enumerate(zip(weights, means, covariances)):
+    values, vectors = np.linalg.eigh(cov)
+    shape = vectors @ np.diag(np.sqrt(np.maximum(values, 0)))
+    for radius, style in ((1, '-'), (2, ':')):
+      ring = mean[:, None] + radius * shape @ circle
+      ax.plot(ring[0], ring[1], style, c='tab:red', lw=0.8,
+              alpha=min(1.0, 0.3 + 3 * float(weight)),
+              label=f'{radius}σ' if k == 0 else None)
+  ax.scatter(means[:, 0], means[:, 1], marker='+', c='tab:red', s=30)
+  ax.set(aspect='equal', title=title)
+  ax.legend(loc='upper right', fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)

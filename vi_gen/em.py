@@ -39,14 +39,17 @@ class GaussianMixture(NamedTuple):
 def component_log_probs(x: jax.Array, gmm: GaussianMixture) -> jax.Array:
   """log π_k + log N(x_n | μ_k, Σ_k), shape [N, K]."""
   d = x.shape[-1]
-  diff = x[:, None, :] - gmm.means[None]  # [N, K, d]
   if gmm.covariance_type == 'full':
-    chol = jnp.linalg.cholesky(gmm.covariances)  # [K, d, d]
-    solved = jax.scipy.linalg.solve_triangular(
-        chol[None], diff[..., None], lower=True)[..., 0]  # [N, K, d]
-    maha = jnp.sum(solved ** 2, axis=-1)
+    chol = jnp.linalg.cholesky(gmm.covariances)  # Σ_k = L_k L_kᵀ, [K, d, d]
+    eye = jnp.broadcast_to(jnp.eye(d, dtype=x.dtype), chol.shape)
+    inv_chol = jax.scipy.linalg.solve_triangular(chol, eye, lower=True)  # L_k⁻¹
+    # ‖L_k⁻¹(x − μ_k)‖²: one matrix product over all points, as scikit-learn does.
+    whitened = (jnp.einsum('kij,nj->nki', inv_chol, x)
+                - jnp.einsum('kij,kj->ki', inv_chol, gmm.means)[None])
+    maha = jnp.sum(whitened ** 2, axis=-1)
     log_det = 2 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
   else:
+    diff = x[:, None, :] - gmm.means[None]  # [N, K, d]
     maha = jnp.sum(diff ** 2 / gmm.covariances[None], axis=-1)
     log_det = jnp.sum(jnp.log(gmm.covariances), axis=-1)
   log_normal = -0.5 * (d * math.log(2 * math.pi) + log_det[None] + maha)
@@ -80,8 +83,11 @@ def m_step(x: jax.Array, resp: jax.Array, covariance_type: str = 'full',
   counts = resp.sum(axis=0) + 10 * jnp.finfo(resp.dtype).eps  # [K]
   means = resp.T @ x / counts[:, None]
   if covariance_type == 'full':
+    # Σ_k = E_resp[x xᵀ] − μ_k μ_kᵀ would cancel badly; centre first, as
+    # scikit-learn does.
     diff = x[None] - means[:, None]  # [K, N, d]
-    covariances = jnp.einsum('nk,kni,knj->kij', resp, diff, diff) / counts[:, None, None]
+    covariances = jnp.einsum('kni,knj->kij', resp.T[..., None] * diff,
+                             diff) / counts[:, None, None]
     covariances = covariances + reg_covar * jnp.eye(x.shape[1], dtype=x.dtype)
   else:
     second = resp.T @ (x * x) / counts[:, None]

@@ -21,8 +21,6 @@ for that budget, not for PacGAN's. Results go to stdout and to
 """
 
 import dataclasses
-import json
-import os
 import time
 
 from absl import app
@@ -31,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.stats import mean_se
+from benchmarks import stats
 from vi_gen.data import toy2d
 from vi_gen.metrics.modes2d import mode_metrics
 from vi_gen.training import gan_loop
@@ -106,17 +104,14 @@ def main(argv):
              'diverged': sum(r['diverged_at'] > 0 for r in runs),
              'runs': runs}
       for key in ('modes', 'hq', 'reverse_kl'):
-        row[key], row[key + '_se'] = mean_se([r[key] for r in runs])
+        row[key], row[key + '_se'] = stats.mean_se([r[key] for r in runs])
       rows.append(row)
       print(_format_row(row), flush=True)
 
   table = markdown_table(rows, base)
   print('\n' + table)
-  os.makedirs(_OUT_DIR.value, exist_ok=True)
-  with open(os.path.join(_OUT_DIR.value, 'collapse.md'), 'w') as f:
-    f.write(table)
-  with open(os.path.join(_OUT_DIR.value, 'collapse.json'), 'w') as f:
-    json.dump({'config': dataclasses.asdict(base), 'rows': rows}, f, indent=2)
+  stats.write_results(_OUT_DIR.value, 'collapse', table,
+                      {'config': dataclasses.asdict(base), 'rows': rows})
 
 
 def _format_row(row):

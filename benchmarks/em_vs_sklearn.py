@@ -13,7 +13,6 @@ reported separately). Writes ``--out_dir/em_vs_sklearn.{md,json}``.
 scikit-learn is a benchmark and test dependency only.
 """
 
-import json
 import os
 import time
 
@@ -22,6 +21,7 @@ from absl import flags
 import jax
 import numpy as np
 
+from benchmarks import stats
 from vi_gen import em
 
 _SIZES = flags.DEFINE_list('sizes', ['10000', '100000'], 'Values of N.')
@@ -95,11 +95,7 @@ def main(argv):
             f'{r["speedup"]:.2f}× |' for r in rows]
   table = '\n'.join(lines) + '\n'
   print('\n' + table)
-  os.makedirs(_OUT_DIR.value, exist_ok=True)
-  with open(os.path.join(_OUT_DIR.value, 'em_vs_sklearn.md'), 'w') as f:
-    f.write(table)
-  with open(os.path.join(_OUT_DIR.value, 'em_vs_sklearn.json'), 'w') as f:
-    json.dump(rows, f, indent=2)
+  stats.write_results(_OUT_DIR.value, 'em_vs_sklearn', table, rows)
 
 
 if __name__ == '__main__':

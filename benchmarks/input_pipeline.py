@@ -14,8 +14,6 @@ skipped when TFDS cannot prepare them. Prints a table and writes
 """
 
 import dataclasses
-import json
-import os
 import time
 
 from absl import app
@@ -24,6 +22,7 @@ from absl import logging
 import jax
 
 from benchmarks import pipeline
+from benchmarks import stats
 from experiments import quiet_logs
 from vi_gen.data import images
 from vi_gen.training import gan_loop
@@ -93,11 +92,7 @@ def main(argv):
             f'{r["headroom"]:.0f}× |' for r in rows]
   table = '\n'.join(lines) + '\n'
   print('\n' + table)
-  os.makedirs(_OUT_DIR.value, exist_ok=True)
-  with open(os.path.join(_OUT_DIR.value, 'input_pipeline.md'), 'w') as f:
-    f.write(table)
-  with open(os.path.join(_OUT_DIR.value, 'input_pipeline.json'), 'w') as f:
-    json.dump(rows, f, indent=2)
+  stats.write_results(_OUT_DIR.value, 'input_pipeline', table, rows)
 
 
 if __name__ == '__main__':

@@ -33,7 +33,6 @@ only printed unless ``--out_dir`` is given.
 """
 
 import dataclasses
-import json
 import os
 import platform
 import subprocess
@@ -51,6 +50,7 @@ import numpy as np
 import optax
 
 from benchmarks import pipeline
+from benchmarks import stats
 from experiments import quiet_logs
 from vi_gen import em
 from vi_gen.data import images
@@ -468,11 +468,7 @@ def main(argv):
           'to keep it)')
     return
   suffix = '' if device.platform == 'cpu' else f'_{device.platform}'
-  os.makedirs(_OUT_DIR.value, exist_ok=True)
-  with open(os.path.join(_OUT_DIR.value, f'speed{suffix}.md'), 'w') as f:
-    f.write(table + '\n')
-  with open(os.path.join(_OUT_DIR.value, f'speed{suffix}.json'), 'w') as f:
-    json.dump(report, f, indent=2)
+  stats.write_results(_OUT_DIR.value, f'speed{suffix}', table, report)
 
 
 if __name__ == '__main__':

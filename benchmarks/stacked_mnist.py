@@ -38,7 +38,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
-from benchmarks.stats import mean_se  # pylint: disable=g-import-not-at-top
+from benchmarks import stats  # pylint: disable=g-import-not-at-top
 from experiments import quiet_logs  # pylint: disable=g-import-not-at-top
 from vi_gen.training import gan_loop  # pylint: disable=g-import-not-at-top
 
@@ -124,17 +124,13 @@ def main(argv):
            'fd_floor': float(np.mean([r['fd_floor'] for r in runs])),
            'minutes_per_run': float(np.mean([r['run_seconds'] for r in runs])) / 60}
     for key in ('stacked_modes', 'stacked_kl', 'fd'):
-      row[key], row[key + '_se'] = mean_se([r[key] for r in runs])
+      row[key], row[key + '_se'] = stats.mean_se([r[key] for r in runs])
     rows.append(row)
 
   table = markdown_table(rows)
   print('\n' + table)
-  os.makedirs(_OUT_DIR.value, exist_ok=True)
-  with open(os.path.join(_OUT_DIR.value, 'stacked_mnist.md'), 'w') as f:
-    f.write(table)
-  with open(os.path.join(_OUT_DIR.value, 'stacked_mnist.json'), 'w') as f:
-    json.dump({'rows': rows, 'width': _WIDTH.value, 'epochs': _EPOCHS.value}, f,
-              indent=2)
+  stats.write_results(_OUT_DIR.value, 'stacked_mnist', table,
+                      {'rows': rows, 'width': _WIDTH.value, 'epochs': _EPOCHS.value})
   plot_curves(rows, os.path.join(_OUT_DIR.value, 'stacked_mnist.png'))
 
 

@@ -1,6 +1,8 @@
-"""Where the tests find the original MNIST files: ``../shared`` beside the checkout."""
+"""Test data: the original MNIST files in ``../shared``, and TFDS mock data."""
 
 import os
+
+import tensorflow_datasets as tfds
 
 MANUAL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           '..', 'shared', 'data', 'tfds', 'downloads', 'manual')
@@ -18,3 +20,9 @@ def skip_without_mnist_files(test) -> None:
   if missing:
     test.skipTest(f'the original MNIST files {", ".join(missing)} are not at '
                   f'{MANUAL_DIR}')
+
+
+def mock_tfds(num_examples: int = 48):
+  """TFDS mock data (random examples of each dataset's real shapes), a context."""
+  return tfds.testing.mock_data(num_examples=num_examples,
+                                policy=tfds.testing.MockPolicy.USE_CODE)

@@ -6,16 +6,9 @@ from absl.testing import absltest
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
+from tests import shared_data
 from vi_gen.data import images
-
-from shared_data import MANUAL_DIR, skip_without_mnist_files
-
-
-def _mock(num_examples=40):
-  return tfds.testing.mock_data(num_examples=num_examples,
-                                policy=tfds.testing.MockPolicy.USE_CODE)
 
 
 class PipelineTest(parameterized.TestCase):
@@ -23,7 +16,7 @@ class PipelineTest(parameterized.TestCase):
   @parameterized.parameters(*sorted(images.DATASETS))
   def test_batches_on_mock_data(self, name):
     info = images.DATASETS[name]
-    with _mock():
+    with shared_data.mock_tfds(40):
       batch = next(images.train_batches(name, batch_size=4, d_steps=3, seed=0))
     image = batch['image']
     self.assertEqual(image.shape, (3, 4, *info.shape))
@@ -44,7 +37,7 @@ class PipelineTest(parameterized.TestCase):
     np.testing.assert_allclose(cropped, 1.0, atol=1e-5)
 
   def test_stacked_mnist_channels_are_independent_digits(self):
-    with _mock(200):
+    with shared_data.mock_tfds(200):
       batch = next(images.train_batches('stacked_mnist', batch_size=64, d_steps=1,
                                         seed=0))
     labels = batch['label'][0]
@@ -62,7 +55,7 @@ class PipelineTest(parameterized.TestCase):
     np.testing.assert_array_equal(stacked[:, 0, 0, :], labels)
 
   def test_skip_stages_resumes_the_same_stream(self):
-    with _mock():
+    with shared_data.mock_tfds(40):
       straight = images.train_batches('mnist', batch_size=4, d_steps=2, seed=3)
       for _ in range(5):
         expected = next(straight)
@@ -83,15 +76,15 @@ class PipelineTest(parameterized.TestCase):
 class RealMNISTTest(absltest.TestCase):
 
   def test_real_mnist_from_the_manual_files(self):
-    skip_without_mnist_files(self)
+    shared_data.skip_without_mnist_files(self)
     data_dir = self.create_tempdir().full_path
     x, y = images.load_arrays('mnist', 'test', data_dir=data_dir,
-                              manual_dir=MANUAL_DIR)
+                              manual_dir=shared_data.MANUAL_DIR)
     self.assertEqual(x.shape, (10_000, 28, 28, 1))
     self.assertEqual(np.bincount(y).tolist(),
                      [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
     batch = next(images.train_batches('mnist', batch_size=8, seed=0,
-                                      data_dir=data_dir, manual_dir=MANUAL_DIR))
+                                      data_dir=data_dir, manual_dir=shared_data.MANUAL_DIR))
     self.assertEqual(batch['image'].shape, (1, 8, 28, 28, 1))
     self.assertEqual(batch['image'].min(), -1.0)
 

@@ -5,15 +5,14 @@ import glob
 import json
 import os
 
-from absl import flags
 from absl.testing import absltest
 from absl.testing import flagsaver
 from absl.testing import parameterized
 import jax
 import numpy as np
-import tensorflow_datasets as tfds
 
 from experiments import gan as gan_cli
+from tests import shared_data
 from vi_gen import parallel
 from vi_gen.training import gan_loop
 
@@ -25,10 +24,6 @@ def _tiny(dataset, preset, **overrides):
               checkpoint_every=1, eval_samples=48)
   return dataclasses.replace(config, **{**tiny, **overrides})
 
-
-def _mock():
-  return tfds.testing.mock_data(num_examples=48,
-                                policy=tfds.testing.MockPolicy.USE_CODE)
 
 
 def _records(workdir):
@@ -42,7 +37,7 @@ class ImageGANTest(parameterized.TestCase):
                             ('stacked_mnist', 'exp1'), ('stacked_mnist', 'exp2'))
   def test_two_stages_write_every_output(self, dataset, preset):
     workdir = self.create_tempdir().full_path
-    with _mock():
+    with shared_data.mock_tfds():
       final = gan_loop.train_and_evaluate(_tiny(dataset, preset), workdir)
     records = _records(workdir)
     self.assertEqual([r['step'] for r in records], [1, 2])
@@ -61,7 +56,7 @@ class ImageGANTest(parameterized.TestCase):
 
   def test_datasets_without_a_classifier_metric_write_grids(self):
     workdir = self.create_tempdir().full_path
-    with _mock():
+    with shared_data.mock_tfds():
       final = gan_loop.train_and_evaluate(_tiny('cifar10', 'exp1', steps=1, eval_samples=0), workdir)
     self.assertNotIn('fd', final)
     self.assertTrue(os.path.exists(os.path.join(workdir, 'samples_0000001.png')))
@@ -69,7 +64,7 @@ class ImageGANTest(parameterized.TestCase):
   def test_resumed_run_equals_uninterrupted_run(self):
     config = _tiny('mnist', 'exp1')
     straight, resumed = (self.create_tempdir().full_path for _ in range(2))
-    with _mock():
+    with shared_data.mock_tfds():
       gan_loop.train_and_evaluate(config, straight)
       gan_loop.train_and_evaluate(dataclasses.replace(config, steps=1), resumed)
       gan_loop.train_and_evaluate(config, resumed)
@@ -93,7 +88,7 @@ class TransferGuardTest(parameterized.TestCase):
       config = _tiny('mnist', 'exp2', eval_samples=0)
       task = gan_loop._ImageTask(config, jax.random.PRNGKey(0), mesh, None, None)
     state = parallel.replicate(gan_loop.create_state(config), mesh)
-    with _mock(), jax.set_mesh(mesh):
+    with shared_data.mock_tfds(), jax.set_mesh(mesh):
       task.start(state)
       state, _ = task.advance(state, 1)  # compile outside the guard
       with jax.transfer_guard('disallow'):

@@ -8,8 +8,8 @@ import sys
 
 from absl.testing import absltest
 import numpy as np
-import tensorflow_datasets as tfds
 
+from tests import shared_data
 from vi_gen.training import vae_loop
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,10 +17,6 @@ TINY = vae_loop.VAEConfig(hidden=16, latent_dim=4, batch_size=8, steps=4,
                           eval_every=2, checkpoint_every=2, eval_examples=12,
                           eval_batch=4, nll_samples=6, nll_chunk=3)
 
-
-def _mock():
-  return tfds.testing.mock_data(num_examples=48,
-                                policy=tfds.testing.MockPolicy.USE_CODE)
 
 
 def _records(workdir):
@@ -32,7 +28,7 @@ class VAELoopTest(absltest.TestCase):
 
   def test_writes_metrics_pictures_and_checkpoints(self):
     workdir = self.create_tempdir().full_path
-    with _mock():
+    with shared_data.mock_tfds():
       final = vae_loop.train_and_evaluate(TINY, workdir)
     records = _records(workdir)
     self.assertEqual([r['step'] for r in records], [2, 4])
@@ -48,7 +44,7 @@ class VAELoopTest(absltest.TestCase):
 
   def test_resumed_run_equals_uninterrupted_run(self):
     straight, resumed = (self.create_tempdir().full_path for _ in range(2))
-    with _mock():
+    with shared_data.mock_tfds():
       vae_loop.train_and_evaluate(TINY, straight)
       vae_loop.train_and_evaluate(dataclasses.replace(TINY, steps=2), resumed)
       vae_loop.train_and_evaluate(TINY, resumed)

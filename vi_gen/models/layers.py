@@ -201,16 +201,16 @@ conv_same.defvjp(_conv_same_fwd, _conv_same_bwd)
 
 
 class _KernelLayer(nn.Module):
-  """A layer ``y = op(x, kernel) + bias`` with Flax's conv parameter tree."""
+  """A layer ``y = self.op(x, kernel) + bias`` with Flax's conv parameter tree.
+
+  Subclasses define ``op(x, kernel)``.
+  """
   features: int
   kernel_size: Sequence[int]
   strides: Sequence[int]
   use_bias: bool = True
   kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init
   bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
-
-  def op(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
-    raise NotImplementedError
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:

@@ -81,7 +81,11 @@ DCGAN_CASES = (('28×28×1', 'mnist'), ('64×64×3', 'celeb_a'))
 
 
 def median_time(run: Callable[[], object], steps: int, repeats: int) -> float:
-  """Median over ``repeats`` of the seconds per call of ``run`` (``steps`` calls)."""
+  """Median over ``repeats`` of the seconds per call of ``run`` (``steps`` calls).
+
+  Waits for the last call's JAX outputs; a non-JAX ``run`` (PyTorch) may return
+  anything, e.g. ``None``.
+  """
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
@@ -104,13 +108,7 @@ def matmul_rates(size: int = 2048) -> dict:
     return rates
   x = torch.randn(size, size)
   x @ x
-  times = []
-  for _ in range(5):
-    start = time.perf_counter()
-    for _ in range(10):
-      x @ x
-    times.append((time.perf_counter() - start) / 10)
-  rates['torch'] = flops / float(np.median(times)) / 1e9
+  rates['torch'] = flops / median_time(lambda: x @ x, 10, 5) / 1e9
   return rates
 
 
@@ -159,13 +157,8 @@ def time_torch_step(image_shape: tuple, reg_lambda: float, steps: int,
   stage = torch_dcgan.Stage(size, channels, reg_lambda=reg_lambda)
   for _ in range(2):
     stage.step()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    for _ in range(steps):
-      stage.step()
-    times.append((time.perf_counter() - start) / steps)
-  return {'seconds': float(np.median(times)), 'threads': torch.get_num_threads(),
+  return {'seconds': median_time(stage.step, steps, repeats),
+          'threads': torch.get_num_threads(),
           'version': torch.__version__}
 
 

@@ -285,7 +285,8 @@ class _Toy2DTask:
 
   def advance(self, state: GANState, num: int):
     state, metrics, bad_step = stage_lib.train_stages(
-        state, parallel.replicate(np.int32(num), self.mesh), schedule=self.config.schedule,
+        state, parallel.replicate(np.int32(num), self.mesh),
+        schedule=self.config.schedule,
         sample_real=toy2d.real_sampler(self.config.dataset),
         batch_size=self.config.batch_size)
     return state, _to_host(state, metrics, num, bad_step)
@@ -429,17 +430,6 @@ class _NullWriter:
   image = flush = close = scalar
 
 
-def _truncate_metrics(path: str, last_step: int) -> None:
-  """Drops records written after ``last_step`` (by a run that did not checkpoint)."""
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    records = [line for line in f if line.strip()]
-  kept = [line for line in records if json.loads(line)['step'] <= last_step]
-  with open(path, 'w') as f:
-    f.writelines(kept)
-
-
 def _next_boundary(step: int, config: GANConfig) -> int:
   def next_multiple(every):
     return (step // every + 1) * every
@@ -484,7 +474,7 @@ def train_and_evaluate(config: GANConfig, workdir: str, *,
     logging.info('resumed from the checkpoint at step %d in %s', restored_step,
                  workdir)
   if lead:
-    _truncate_metrics(metrics_path, restored_step or 0)
+    checkpoint.truncate_metrics(metrics_path, restored_step or 0)
   step = int(state.step)
   if step >= config.steps:
     ckpt.close()

@@ -151,11 +151,8 @@ def train_and_evaluate(config: VAEConfig, workdir: str, *,
     state = ckpt.restore(state)
     logging.info('resumed from the checkpoint at step %d', int(state.step))
   step = int(state.step)
-  if lead and os.path.exists(metrics_path):
-    with open(metrics_path) as f:
-      kept = [l for l in f if l.strip() and json.loads(l)['step'] <= step]
-    with open(metrics_path, 'w') as f:
-      f.writelines(kept)
+  if lead:
+    checkpoint.truncate_metrics(metrics_path, step)
 
   kwargs = dict(data_dir=data_dir, manual_dir=manual_dir)
   test = image_data.load_arrays(config.dataset, 'test', **kwargs)[0]

@@ -34,6 +34,10 @@ _HIDDEN = flags.DEFINE_integer('hidden', _D.hidden, 'MLP hidden units (two layer
 _WIDTH = flags.DEFINE_integer('width', _D.width, 'Conv base width.')
 _BATCH = flags.DEFINE_integer('batch_size', _D.batch_size, 'Examples per step.')
 _LR = flags.DEFINE_float('learning_rate', _D.learning_rate, 'Adam learning rate.')
+_LR_SCHEDULE = flags.DEFINE_enum(
+    'lr_schedule', _D.lr_schedule, list(vae_loop.LR_SCHEDULES),
+    'constant, or iwae: Burda et al.\'s 8 stages (3^i passes at lr·10^(-i/7)) '
+    'scaled to --steps.')
 _STEPS = flags.DEFINE_integer('steps', _D.steps, 'Training steps.')
 _EPOCHS = flags.DEFINE_integer('epochs', None, 'If set: steps = epochs × 60000 / batch.')
 _SEED = flags.DEFINE_integer('seed', _D.seed, 'Random seed.')
@@ -60,7 +64,8 @@ def config_from_flags() -> vae_loop.VAEConfig:
   return vae_loop.VAEConfig(
       architecture=_ARCHITECTURE.value, likelihood=_LIKELIHOOD.value,
       latent_dim=_LATENT.value, hidden=_HIDDEN.value, width=_WIDTH.value,
-      batch_size=_BATCH.value, learning_rate=_LR.value, steps=steps,
+      batch_size=_BATCH.value, learning_rate=_LR.value,
+      lr_schedule=_LR_SCHEDULE.value, steps=steps,
       seed=_SEED.value, eval_every=_EVAL_EVERY.value,
       checkpoint_every=_CKPT_EVERY.value, eval_examples=_EVAL_EXAMPLES.value,
       eval_batch=_EVAL_BATCH.value, nll_samples=_NLL_SAMPLES.value,

@@ -65,6 +65,38 @@ class VAELoopTest(absltest.TestCase):
                                   self.create_tempdir().full_path)
 
 
+class LearningRateScheduleTest(absltest.TestCase):
+
+  def test_iwae_schedule_keeps_burda_stage_proportions(self):
+    config = dataclasses.replace(TINY, lr_schedule='iwae', steps=3280)
+    schedule = vae_loop.learning_rate_schedule(config)
+    start = 0
+    for i in range(8):  # stage i: 3**i steps of the 3280 at 1e-3 * 10**(-i/7)
+      expected = 1e-3 * 10 ** (-i / 7)
+      for step in (start, start + 3 ** i - 1):
+        np.testing.assert_allclose(float(schedule(step)), expected, rtol=1e-5,
+                                   err_msg=f'stage {i}, step {step}')
+      start += 3 ** i
+    self.assertEqual(start, 3280)
+
+  def test_constant_schedule(self):
+    schedule = vae_loop.learning_rate_schedule(TINY)
+    np.testing.assert_allclose([float(schedule(s)) for s in (0, 1, 10**6)],
+                               [TINY.learning_rate] * 3, rtol=1e-7)
+
+  def test_schedule_errors(self):
+    with self.assertRaisesRegex(vae_loop.ConfigError, 'lr_schedule must be one of'):
+      vae_loop.train_and_evaluate(dataclasses.replace(TINY, lr_schedule='cosine'),
+                                  self.create_tempdir().full_path)
+    # The iwae schedule is laid out over `steps`, so a resumed run keeps them.
+    workdir = self.create_tempdir().full_path
+    iwae = dataclasses.replace(TINY, lr_schedule='iwae', nll_samples=0)
+    with shared_data.mock_tfds():
+      vae_loop.train_and_evaluate(iwae, workdir)
+    with self.assertRaisesRegex(vae_loop.ConfigError, 'steps=4'):
+      vae_loop.train_and_evaluate(dataclasses.replace(iwae, steps=6), workdir)
+
+
 class CommandLineTest(absltest.TestCase):
 
   def test_bad_flag_is_reported_in_one_line(self):

@@ -79,47 +79,64 @@ for _name, (_define, _help) in _OVERRIDES.items():
   _define(_name, None, _help + ' (default depends on --dataset/--schedule)')
 
 
-def config_from_flags() -> gan_loop.GANConfig:
-  """The dataset's defaults, the preset applied, then any flag given explicitly."""
-  config = gan_loop.default_config(_DATASET.value, _SCHEDULE.value)
+def config_from_flags(model: str = 'gan', **fields) -> gan_loop.GANConfig:
+  """The defaults of ``model`` on the dataset, the preset applied, then any flag
+  given explicitly, then ``fields`` (the model's own flags)."""
+  config = gan_loop.default_config(_DATASET.value, _SCHEDULE.value, model)
   given = {name: flags.FLAGS[name].value for name in _OVERRIDES
            if flags.FLAGS[name].value is not None}
-  return dataclasses.replace(config, **given)
+  return dataclasses.replace(config, **given, **fields)
 
 
 def default_workdir(config: gan_loop.GANConfig) -> str:
+  if config.model == 'ali':
+    return f'runs/ali/{config.dataset}_{config.ali_loss}_seed{config.seed}'
+  if config.model == 'aae':
+    return (f'runs/aae/{config.dataset}_lambda{config.recon_lambda:g}_'
+            f'seed{config.seed}')
   schedule = config.preset if config.preset != 'custom' else config.anchor
   return (f'runs/gan/{config.dataset}_{schedule}_lambda{config.reg_lambda:g}_'
           f'seed{config.seed}')
 
 
-def main(argv):
+# The scores printed at the end, in this order, where the run has them.
+_FINAL_SCORES = ('modes', 'hq', 'reverse_kl', 'stacked_modes', 'stacked_kl', 'fd',
+                 'fd_floor', 'reconstruction', 'recon_same_mode', 'recon_accuracy',
+                 'code_mmd')
+
+
+def run(argv, program: str, model: str = 'gan', **fields) -> None:
+  """The body of ``experiments.gan``, ``experiments.aae`` and ``experiments.ali``."""
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   quiet_logs.install()
   distributed.maybe_initialize()
   try:
-    config = config_from_flags()
+    config = config_from_flags(model, **fields)
     workdir = _WORKDIR.value or default_workdir(config)
     logging.info('config: %s', dataclasses.asdict(config))
     logging.info('workdir: %s', workdir)
     final = gan_loop.train_and_evaluate(config, workdir, data_dir=_DATA_DIR.value,
                                         manual_dir=_MANUAL_DIR.value)
   except gan_loop.ConfigError as e:
-    print(f'experiments.gan: error: {e}', file=sys.stderr)
+    print(f'{program}: error: {e}', file=sys.stderr)
     sys.exit(2)
   except gan_loop.NonFiniteLossError as e:
-    print(f'experiments.gan: error: {e}', file=sys.stderr)
+    print(f'{program}: error: {e}', file=sys.stderr)
     sys.exit(1)
   if final is None:
     return
-  scores = {k: final[k] for k in ('modes', 'hq', 'reverse_kl', 'stacked_modes',
-                                  'stacked_kl', 'fd', 'fd_floor') if k in final}
-  shown = {k: f'{v:.1f}%' if k == 'hq' else f'{v:.3f}' if isinstance(v, float)
-           else str(v) for k, v in scores.items()}
+  scores = {k: final[k] for k in _FINAL_SCORES if k in final}
+  shown = {k: f'{v:.1f}%' if k in ('hq', 'recon_same_mode', 'recon_accuracy')
+           else f'{v:.3f}' if isinstance(v, float) else str(v)
+           for k, v in scores.items()}
   print(f'final (stage {final["step"]}): '
         + ', '.join(f'{k} {v}' for k, v in shown.items())
         + f'; outputs in {workdir}')
+
+
+def main(argv):
+  run(argv, 'experiments.gan')
 
 
 if __name__ == '__main__':

@@ -46,9 +46,9 @@ class RegulariserGradientTest(absltest.TestCase):
     z = jax.random.normal(jax.random.PRNGKey(3), (BATCH, 2))
 
     def drift(p):
-      fake, _ = apply_model(state.generator, p, state.g_batch_stats, z, True)
+      fake, _ = apply_model(state.generator, p, state.g_batch_stats, z, train=True)
       anchor, _ = apply_model(state.generator, anchor_params,
-                              state.g_batch_stats, z, True)
+                              state.g_batch_stats, z, train=True)
       return gan.generator_drift(fake, anchor).mean()
 
     return jax.grad(drift)(params)

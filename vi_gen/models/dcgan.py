@@ -100,6 +100,28 @@ class DCGANGenerator(nn.Module):
     return jnp.tanh(x)
 
 
+def dcgan_features(x: jax.Array, *, image_size: int, width: int,
+                   batch_norm: bool, fast_layers: bool, train: bool) -> jax.Array:
+  """D's convolutional trunk, flattened: ``[B, size, size, C]`` → ``[B, features]``.
+
+  Call it inside a module's compact method; its layers (``Conv_i`` and
+  BatchNorm) belong to that module. Shared by the discriminator, the ALI/AAE
+  encoder and the joint discriminator (``vi_gen/models/encoders.py``).
+  """
+  _, num_down = _layout(image_size)
+  if x.shape[1:3] != (image_size, image_size):
+    raise ValueError(f'expected {image_size}×{image_size} images, '
+                     f'got shape {x.shape}')
+  for i in range(num_down):
+    normalise = batch_norm and i > 0
+    x = _conv(fast_layers)(width * 2 ** i, use_bias=not normalise,
+                           name=f'Conv_{i}')(x)
+    if normalise:
+      x = _batch_norm(train)(x)
+    x = nn.leaky_relu(x, 0.2)
+  return x.reshape(x.shape[0], -1)
+
+
 class DCGANDiscriminator(nn.Module):
   """images [B, size, size, channels] → logits [B] of D(x) = p(real | x)."""
   image_size: int = 64
@@ -109,16 +131,7 @@ class DCGANDiscriminator(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
-    _, num_down = _layout(self.image_size)
-    if x.shape[1:3] != (self.image_size, self.image_size):
-      raise ValueError(f'expected {self.image_size}×{self.image_size} images, '
-                       f'got shape {x.shape}')
-    for i in range(num_down):
-      normalise = self.batch_norm and i > 0
-      x = _conv(self.fast_layers)(self.width * 2 ** i, use_bias=not normalise,
-                                  name=f'Conv_{i}')(x)
-      if normalise:
-        x = _batch_norm(train)(x)
-      x = nn.leaky_relu(x, 0.2)
-    x = x.reshape(x.shape[0], -1)
+    x = dcgan_features(x, image_size=self.image_size, width=self.width,
+                       batch_norm=self.batch_norm, fast_layers=self.fast_layers,
+                       train=train)
     return nn.Dense(1, kernel_init=_INIT)(x)[:, 0]

@@ -37,13 +37,21 @@ from vi_gen import plotting
 from vi_gen.data import images as image_data
 from vi_gen.data import toy2d
 from vi_gen.metrics import image_metrics
+from vi_gen.metrics import latent as latent_metrics
 from vi_gen.metrics import mnist_classifier
 from vi_gen.metrics.modes2d import mode_metrics
+from vi_gen.models import encoders
 from vi_gen.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from vi_gen.models.mlp2d import MaxoutDiscriminator, MLPGenerator
 from vi_gen.training.schedule import Schedule
+from vi_gen.training import encoder_stage
 from vi_gen.training import stage as stage_lib
+from vi_gen.training.encoder_state import EncoderGANState
 from vi_gen.training.state import GANState
+
+# The adversarial models the loop trains: the GAN (eqs. 16–26), the AAE
+# (eqs. 30–34) and ALI (eqs. 35–43).
+MODELS = ('gan', 'aae', 'ali')
 
 
 class ConfigError(ValueError):
@@ -79,7 +87,15 @@ class GANConfig:
 
   Images: the paper's code (DCGAN, z ∈ R¹⁰⁰, batch 64, Adam 2e-4, β₁ = 0.5, λ = 5)
   with the ``exp1`` schedule unless another is chosen.
+
+  ``model='aae'`` or ``'ali'`` trains an encoder E with G against a latent or
+  joint discriminator instead (:mod:`vi_gen.training.encoder_stage`), with the
+  same networks for G, the same data, budget and metrics, plus the encoder's
+  (:func:`default_config` sets λ of eq. 26 to 0 for them). For those only
+  ``d_steps`` and ``batch_norm`` of the schedule flags apply; ``ali_loss``,
+  ``gaussian_encoder``, ``gaussian_generator`` and ``recon_lambda`` are theirs.
   """
+  model: str = 'gan'
   dataset: str = 'ring8'
   preset: str = 'custom'
   reg_lambda: float = 100.0
@@ -105,12 +121,30 @@ class GANConfig:
   eval_every: int = 500
   eval_samples: int = 2500
   checkpoint_every: int = 1000
+  ali_loss: str = 'vi'
+  gaussian_encoder: bool = False
+  gaussian_generator: bool = False
+  recon_lambda: float = 10.0
 
   @property
-  def schedule(self) -> Schedule:
+  def schedule(self):
+    """The stage's static description, for :attr:`stage_fn`."""
+    if self.model == 'ali':
+      return encoder_stage.ALISchedule(
+          loss=self.ali_loss, d_steps=self.d_steps,
+          gaussian_encoder=self.gaussian_encoder,
+          gaussian_generator=self.gaussian_generator)
+    if self.model == 'aae':
+      return encoder_stage.AAESchedule(recon_lambda=self.recon_lambda,
+                                       d_steps=self.d_steps)
     return Schedule(reg_lambda=self.reg_lambda, anchor=self.anchor,
                     d_steps=self.d_steps, g_steps=self.g_steps,
                     g_repeats=self.g_repeats)
+
+  @property
+  def stage_fn(self) -> stage_lib.StageFn:
+    return {'gan': stage_lib.gan_stage, 'aae': encoder_stage.aae_stage,
+            'ali': encoder_stage.ali_stage}[self.model]
 
   @property
   def is_image(self) -> bool:
@@ -126,12 +160,15 @@ _IMAGE_EVAL_SAMPLES = {'mnist': 10_000, 'stacked_mnist':
                        image_metrics.STACKED_MNIST_SAMPLES}
 
 
-def default_config(dataset: str = 'ring8', preset: str = 'custom') -> GANConfig:
-  """The defaults for ``dataset`` with the schedule ``preset`` applied.
+def default_config(dataset: str = 'ring8', preset: str = 'custom',
+                   model: str = 'gan') -> GANConfig:
+  """The defaults for ``model`` on ``dataset`` with the schedule ``preset`` applied.
 
   Raises:
-    ConfigError: for an unknown dataset or preset.
+    ConfigError: for an unknown model, dataset or preset.
   """
+  if model not in MODELS:
+    raise ConfigError(f'unknown model {model!r}; choose one of {", ".join(MODELS)}')
   if dataset not in toy2d.DATASETS and dataset not in image_data.DATASETS:
     raise ConfigError(
         f'unknown dataset {dataset!r}; choose one of '
@@ -139,11 +176,12 @@ def default_config(dataset: str = 'ring8', preset: str = 'custom') -> GANConfig:
   if preset != 'custom' and preset not in PRESETS:
     raise ConfigError(f'unknown schedule {preset!r}; choose one of '
                       f'custom, {", ".join(sorted(PRESETS))}')
-  config = GANConfig(dataset=dataset)
+  config = GANConfig(model=model, dataset=dataset,
+                     reg_lambda=100.0 if model == 'gan' else 0.0)
   if dataset in image_data.DATASETS:
     preset = 'exp1' if preset == 'custom' else preset
     config = dataclasses.replace(
-        config, reg_lambda=5.0, batch_size=64, g_lr=2e-4, d_lr=2e-4,
+        config, reg_lambda=5.0 if model == 'gan' else 0.0, batch_size=64, g_lr=2e-4, d_lr=2e-4,
         latent_dim=100, steps=2000, eval_every=500, checkpoint_every=500,
         eval_samples=_IMAGE_EVAL_SAMPLES.get(dataset, 0))
   if preset != 'custom':
@@ -158,7 +196,10 @@ def validate(config: GANConfig, workdir: str,
   ``mesh`` is the data-parallel mesh the run will use (default: all devices);
   the batch must split evenly over it.
   """
-  default_config(config.dataset, config.preset)  # known dataset and preset
+  default_config(config.dataset, config.preset, config.model)  # all known
+  if config.model != 'gan' and config.reg_lambda != 0:
+    raise ConfigError(f'reg_lambda={config.reg_lambda:g}: the regulariser of eq. 26 '
+                      f'is for the GAN; use --reg_lambda=0 with model {config.model}')
   try:
     config.schedule  # pylint: disable=pointless-statement
   except ValueError as e:
@@ -203,8 +244,11 @@ def _adam(lr: float, beta1: float, beta2: float) -> optax.GradientTransformation
   return optax.adam(lr, beta1, beta2)
 
 
-def create_state(config: GANConfig, fast_layers: bool = True) -> GANState:
-  """The initial state; ``fast_layers=False`` builds the DCGANs from Flax's layers."""
+def create_state(config: GANConfig, fast_layers: bool = True):
+  """The initial state; ``fast_layers=False`` builds the DCGANs from Flax's layers.
+
+  A :class:`GANState` for the GAN, an :class:`EncoderGANState` for AAE and ALI.
+  """
   if config.is_image:
     info = image_data.get_dataset(config.dataset)
     generator = DCGANGenerator(image_size=info.image_size, channels=info.channels,
@@ -222,40 +266,109 @@ def create_state(config: GANConfig, fast_layers: bool = True) -> GANState:
                                         depth=config.d_depth,
                                         pieces=config.d_pieces)
     data_shape = (2,)
-  return GANState.create(
-      rng=jax.random.PRNGKey(config.seed),
-      generator=generator,
-      discriminator=discriminator,
-      g_tx=_adam(config.g_lr, config.beta1, config.beta2),
-      d_tx=_adam(config.d_lr, config.beta1, config.beta2),
-      latent_shape=(config.latent_dim,),
-      data_shape=data_shape,
-  )
+  g_tx = _adam(config.g_lr, config.beta1, config.beta2)
+  d_tx = _adam(config.d_lr, config.beta1, config.beta2)
+  rng = jax.random.PRNGKey(config.seed)
+  latent_shape = (config.latent_dim,)
+  if config.model == 'gan':
+    return GANState.create(rng=rng, generator=generator,
+                           discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
+                           latent_shape=latent_shape, data_shape=data_shape)
+
+  # AAE and ALI: E mirrors D's trunk (images) or G's MLP (2D).
+  if config.is_image:
+    encoder = encoders.DCGANEncoder(
+        image_size=info.image_size, latent_dim=config.latent_dim,
+        width=config.width, batch_norm=config.batch_norm, fast_layers=fast_layers)
+  else:
+    encoder = MLPGenerator(hidden=config.g_hidden, depth=config.g_depth,
+                           out_dim=config.latent_dim, batch_norm=config.batch_norm)
+  if config.model == 'ali':
+    if config.gaussian_encoder:
+      encoder = encoders.GaussianOutput(encoder)
+    if config.gaussian_generator:
+      generator = encoders.GaussianOutput(generator)
+    if config.is_image:
+      discriminator = encoders.JointDCGANDiscriminator(
+          image_size=info.image_size, width=config.width,
+          batch_norm=config.batch_norm, fast_layers=fast_layers)
+    else:
+      discriminator = encoders.JointMaxoutDiscriminator(
+          hidden=config.d_hidden, depth=config.d_depth, pieces=config.d_pieces)
+  else:  # The AAE's D(z) sees codes: the 2D maxout network, whatever the data.
+    discriminator = MaxoutDiscriminator(hidden=config.d_hidden,
+                                        depth=config.d_depth,
+                                        pieces=config.d_pieces)
+  return EncoderGANState.create(
+      rng=rng, generator=generator, encoder=encoder, discriminator=discriminator,
+      ge_tx=g_tx, d_tx=d_tx, latent_shape=latent_shape, data_shape=data_shape,
+      joint=config.model == 'ali')
+
+
+def _split_if_single_process(x: jax.Array) -> jax.Array:
+  if jax.process_count() == 1:
+    # Split each chunk over the devices. With several processes the chunk stays
+    # replicated, so that every process can read the results it scores.
+    x = parallel.constrain_batch(x)
+  return x
 
 
 @jax.jit
-def _generate(state: GANState, z: jax.Array) -> jax.Array:
-  if jax.process_count() == 1:
-    # Split each chunk over the devices. With several processes the chunk stays
-    # replicated, so that every process can read the samples it scores.
-    z = parallel.constrain_batch(z)
-  return state.generate(z)
+def _generate(state, z: jax.Array) -> jax.Array:
+  return state.generate(_split_if_single_process(z))
 
 
-def generate(state: GANState, z: jax.Array, chunk: int = 512) -> np.ndarray:
-  """G(z) in inference mode, in fixed-size chunks so that memory stays bounded.
+@jax.jit
+def _encode_and_reconstruct(state: EncoderGANState, x: jax.Array):
+  codes = state.encode(_split_if_single_process(x))
+  return codes, state.generate(codes)
+
+
+def _in_chunks(fn, state, inputs: jax.Array, chunk: int):
+  """``fn(state, part)`` over fixed-size chunks of ``inputs``, concatenated.
 
   Under a mesh each chunk is split over its devices (512 divides evenly over
   any power-of-two device count up to 512).
   """
   out = []
-  for i in range(0, len(z), chunk):
-    part = z[i:i + chunk]
-    pad = chunk - len(part) if len(z) > chunk else 0
+  for i in range(0, len(inputs), chunk):
+    part = inputs[i:i + chunk]
+    pad = chunk - len(part) if len(inputs) > chunk else 0
     if pad:
       part = jnp.concatenate([part, jnp.zeros((pad, *part.shape[1:]), part.dtype)])
-    out.append(np.asarray(_generate(state, part))[:len(part) - pad])
-  return np.concatenate(out)
+    out.append(jax.tree.map(lambda a: np.asarray(a)[:len(part) - pad],
+                            fn(state, part)))
+  return jax.tree.map(lambda *parts: np.concatenate(parts), *out)
+
+
+def generate(state, z: jax.Array, chunk: int = 512) -> np.ndarray:
+  """G(z) in inference mode, in fixed-size chunks so that memory stays bounded."""
+  return _in_chunks(_generate, state, z, chunk)
+
+
+def encode_and_reconstruct(state: EncoderGANState, x,
+                           chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+  """E(x) and G(E(x)) in inference mode (mean codes), in fixed-size chunks."""
+  return _in_chunks(_encode_and_reconstruct, state, jnp.asarray(x), chunk)
+
+
+def encoder_scores(state: EncoderGANState, x, key: jax.Array) -> tuple[dict, np.ndarray]:
+  """Scores of E for AAE and ALI on real ``x``; also returns G(E(x)).
+
+  ``reconstruction``: the element-wise mean of (x − G(E(x)))²;
+  ``code_mmd``: MMD² between E(x) and as many N(0, I) draws
+  (:mod:`vi_gen.metrics.latent`); ``code_mean_norm`` and ``code_cov_distance``.
+  """
+  codes, recon = encode_and_reconstruct(state, x)
+  x = np.asarray(x, np.float32)
+  prior = jax.random.normal(key, codes.shape)
+  moments = latent_metrics.moment_distances(jnp.asarray(codes))
+  return {
+      'reconstruction': float(np.mean(np.square(recon - x))),
+      'code_mmd': float(latent_metrics.mmd_squared(jnp.asarray(codes), prior)),
+      'code_mean_norm': float(moments.mean_norm),
+      'code_cov_distance': float(moments.cov_distance),
+  }, recon
 
 
 def _to_host(state: GANState, metrics, count, bad_step) -> dict:
@@ -279,6 +392,9 @@ class _Toy2DTask:
     self.mixture = toy2d.get_mixture(config.dataset)
     self.eval_z = jax.random.normal(seed_key, (config.eval_samples,
                                                config.latent_dim))
+    real_key, self.prior_key = jax.random.split(jax.random.fold_in(seed_key, 1))
+    self.eval_real = (self.mixture.sample(real_key, config.eval_samples)
+                      if config.model != 'gan' else None)
 
   def start(self, state: GANState) -> None:
     del state
@@ -288,7 +404,7 @@ class _Toy2DTask:
         state, parallel.replicate(np.int32(num), self.mesh),
         schedule=self.config.schedule,
         sample_real=toy2d.real_sampler(self.config.dataset),
-        batch_size=self.config.batch_size)
+        batch_size=self.config.batch_size, stage_fn=self.config.stage_fn)
     return state, _to_host(state, metrics, num, bad_step)
 
   def evaluate(self, state: GANState, step: int, workdir: Optional[str],
@@ -299,6 +415,11 @@ class _Toy2DTask:
     scores = mode_metrics(samples, self.mixture.means, self.mixture.sigma)
     scores = {'modes': int(scores.modes), 'hq': float(scores.hq),
               'reverse_kl': float(scores.reverse_kl)}
+    if self.eval_real is not None:
+      encoder, recon = encoder_scores(state, self.eval_real, self.prior_key)
+      encoder['recon_same_mode'] = 100.0 * float(latent_metrics.same_mode_fraction(
+          self.eval_real, recon, self.mixture.means, self.mixture.sigma))
+      scores.update(encoder)
     if workdir is None:
       return scores
     plotting.plot_samples_2d(
@@ -311,7 +432,20 @@ class _Toy2DTask:
 
   def describe(self, scores: dict) -> str:
     return (f'modes {scores["modes"]}/{self.mixture.num_modes}  hq '
-            f'{scores["hq"]:.1f}%  reverse_kl {scores["reverse_kl"]:.3f}')
+            f'{scores["hq"]:.1f}%  reverse_kl {scores["reverse_kl"]:.3f}'
+            + _describe_encoder(scores))
+
+
+def _describe_encoder(scores: dict) -> str:
+  parts = []
+  if 'recon_same_mode' in scores:
+    parts.append(f'recon_same_mode {scores["recon_same_mode"]:.1f}%')
+  if 'recon_accuracy' in scores:
+    parts.append(f'recon_accuracy {scores["recon_accuracy"]:.1f}%')
+  if 'code_mmd' in scores:
+    parts.append(f'reconstruction {scores["reconstruction"]:.4f}  '
+                 f'code_mmd {scores["code_mmd"]:.4f}')
+  return ''.join('  ' + p for p in parts)
 
 
 class _ImageTask:
@@ -320,6 +454,10 @@ class _ImageTask:
   Metrics use the fixed MNIST classifier where it applies: ``mnist`` (FD) and
   ``stacked_mnist`` (modes, KL and FD). The real statistics and the FD floor are
   computed once per process, from the test and train splits with the same count.
+  AAE and ALI are also scored on ``eval_samples`` test images
+  (:func:`encoder_scores`; with the classifier, ``recon_accuracy``: the
+  percentage of G(E(x)) given x's label, every channel's for stacked MNIST),
+  and ``reconstructions_STEP.png`` shows 32 test images above their G(E(x)).
   """
   GRID = 64
 
@@ -334,6 +472,10 @@ class _ImageTask:
     self.grid_z = jax.random.normal(grid_key, (self.GRID, config.latent_dim))
     self.has_metrics = (config.dataset in _IMAGE_EVAL_SAMPLES
                         and config.eval_samples > 0)
+    self.prior_key = jax.random.fold_in(seed_key, 2)
+    # Streamed datasets (CelebA) have no test split in memory to encode.
+    self.scores_encoder = (config.model != 'gan' and config.eval_samples > 0
+                           and self.info.in_memory)
     self.batches = None
     self.real_stats = None
 
@@ -346,6 +488,9 @@ class _ImageTask:
     self.real_shape = (c.d_steps, c.batch_size, *self.info.shape)
     if self.has_metrics:
       self._prepare_metrics()
+    if self.scores_encoder:
+      self.test_x, self.test_labels = _encoder_eval_set(
+          c.dataset, c.eval_samples, **self.data_kwargs)
 
   def _prepare_metrics(self) -> None:
     self.classifier = mnist_classifier.load()
@@ -353,13 +498,13 @@ class _ImageTask:
         self.config.dataset, self.config.eval_samples, **self.data_kwargs)
 
   def advance(self, state: GANState, num: int):
-    schedule = self.config.schedule
-    totals = stage_lib.zero_totals(state, self.real_shape, schedule)
+    schedule, stage_fn = self.config.schedule, self.config.stage_fn
+    totals = stage_lib.zero_totals(state, self.real_shape, schedule, stage_fn)
     for _ in range(num):
       real = parallel.shard_batch(next(self.batches)['image'], self.mesh,
                                   batch_axis=1)
-      state, totals = stage_lib.train_stage_on_batch(state, real, totals,
-                                                     schedule=schedule)
+      state, totals = stage_lib.train_stage_on_batch(
+          state, real, totals, schedule=schedule, stage_fn=stage_fn)
     host = _to_host(state, *totals)  # sums, count, bad_step
     host['metrics'] = {k: v / max(host['count'], 1)
                        for k, v in host['metrics'].items()}
@@ -373,13 +518,25 @@ class _ImageTask:
       plotting.save_image_grid(os.path.join(workdir, f'samples_{step:07d}.png'),
                                grid)
     writer.image('samples', grid[None], step)
+    scores = {}
+    if self.scores_encoder:
+      scores, recon = encoder_scores(state, self.test_x, self.prior_key)
+      pairs = plotting.image_grid(np.concatenate([self.test_x[:32], recon[:32]]))
+      if workdir is not None:
+        plotting.save_image_grid(
+            os.path.join(workdir, f'reconstructions_{step:07d}.png'), pairs)
+      writer.image('reconstructions', pairs[None], step)
+      if self.has_metrics:
+        labels = self.classifier.channel_outputs(recon)[0]
+        scores['recon_accuracy'] = 100.0 * float(np.mean(
+            np.all(labels == self.test_labels, axis=-1)))
     if not self.has_metrics:
-      return {}
+      return scores
     labels, features = self.classifier.channel_outputs(
         generate(state, self.eval_z))
-    scores = {'fd': image_metrics.frechet_distance(
+    scores.update(fd=image_metrics.frechet_distance(
         image_metrics.gaussian_stats(features), self.real_stats),
-              'fd_floor': self.fd_floor}
+                  fd_floor=self.fd_floor)
     if self.config.dataset == 'stacked_mnist':
       modes = image_metrics.stacked_mnist_modes(labels)
       scores.update(stacked_modes=modes.modes, stacked_kl=modes.kl)
@@ -392,7 +549,22 @@ class _ImageTask:
                    f'kl {scores["stacked_kl"]:.3f}')
     if 'fd' in scores:
       parts.append(f'fd {scores["fd"]:.3f} (floor {scores["fd_floor"]:.3f})')
-    return '  '.join(parts) or 'samples written'
+    return ('  '.join(parts) + _describe_encoder(scores)).strip() or 'samples written'
+
+
+@functools.cache
+def _encoder_eval_set(dataset: str, count: int, data_dir: Optional[str],
+                      manual_dir: Optional[str]) -> tuple[np.ndarray, np.ndarray]:
+  """The first ``count`` test images in [−1, 1] and their labels ``[count, C]``.
+
+  Stacked MNIST draws its test triples with a fixed seed.
+  """
+  x, y = image_data.load_arrays(dataset, 'test', data_dir=data_dir,
+                                manual_dir=manual_dir)
+  if dataset == 'stacked_mnist':
+    x, y = image_data.stack_digits(x, y, count, np.random.default_rng(1))
+  x, y = x[:count], np.asarray(y[:count]).reshape(min(count, len(x)), -1)
+  return (x.astype(np.float32) / 127.5 - 1.0), y
 
 
 @functools.cache
@@ -458,7 +630,7 @@ def train_and_evaluate(config: GANConfig, workdir: str, *,
   """
   mesh = parallel.make_mesh() if mesh is None else mesh
   validate(config, workdir, mesh)
-  if (reason := config.schedule.inert_reason()) is not None:
+  if config.model == 'gan' and (reason := config.schedule.inert_reason()):
     logging.warning('%s', reason)
   # Multi-host: every process trains and checkpoints (Orbax coordinates them);
   # process 0 alone writes the config, metrics, pictures and summaries.

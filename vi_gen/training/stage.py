@@ -30,10 +30,19 @@ RealSampler = Callable[[jax.Array, tuple], jax.Array]
 
 _LOSS_KEYS = ('d_loss', 'g_loss')
 
+# A stage: (state, real [d_steps, batch, ...], schedule) -> (state, metrics).
+# Every stage's metrics include _LOSS_KEYS; every schedule has `d_steps`.
+StageFn = Callable[..., tuple]
+
 
 def _stage_keys(state: GANState) -> dict[str, jax.Array]:
   data, d, g = jax.random.split(jax.random.fold_in(state.rng, state.step), 3)
   return {'data': data, 'd': d, 'g': g}
+
+
+def _data_key(state) -> jax.Array:
+  """The key for stage ``state.step``'s on-device data, for any stage function."""
+  return _stage_keys(state)['data']
 
 
 def _discriminator_update(state: GANState, real: jax.Array, key: jax.Array):
@@ -146,10 +155,12 @@ def gan_stage(state: GANState, real: jax.Array, schedule: Schedule):
   return state.replace(step=state.step + 1), metrics
 
 
-@functools.partial(jax.jit, static_argnames=('schedule', 'sample_real', 'batch_size'),
+@functools.partial(jax.jit, static_argnames=('schedule', 'sample_real', 'batch_size',
+                                             'stage_fn'),
                    donate_argnums=0)
 def train_stages(state: GANState, num_stages: jax.Array, *, schedule: Schedule,
-                 sample_real: RealSampler, batch_size: int):
+                 sample_real: RealSampler, batch_size: int,
+                 stage_fn: StageFn = gan_stage):
   """Runs up to ``num_stages`` stages in one compiled loop, sampling data on device.
 
   The loop stops early at the first stage whose D or G loss is not finite.
@@ -157,17 +168,19 @@ def train_stages(state: GANState, num_stages: jax.Array, *, schedule: Schedule,
   Args:
     state: the current :class:`GANState` (donated).
     num_stages: how many stages to run (a traced integer: no re-compilation).
-    schedule: the stage :class:`Schedule`.
+    schedule: the stage :class:`Schedule` (or ``stage_fn``'s schedule).
     sample_real: ``(key, leading_shape) -> real data``, traceable.
     batch_size: examples per update.
+    stage_fn: the stage; :func:`gan_stage`, or an AAE/ALI stage
+      (:mod:`vi_gen.training.encoder_stage`).
 
   Returns:
     ``(state, metrics, bad_step)``: metrics averaged over the stages run, and the
     1-based number of the first stage with a non-finite loss (0 if none).
   """
   def run_one(state):
-    real = sample_real(_stage_keys(state)['data'], (schedule.d_steps, batch_size))
-    return gan_stage(state, parallel.constrain_batch(real, batch_axis=1), schedule)
+    real = sample_real(_data_key(state), (schedule.d_steps, batch_size))
+    return stage_fn(state, parallel.constrain_batch(real, batch_axis=1), schedule)
 
   metrics_shape = jax.eval_shape(run_one, state)[1]
   zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metrics_shape)
@@ -194,22 +207,25 @@ def train_stages(state: GANState, num_stages: jax.Array, *, schedule: Schedule,
 Totals = tuple[dict[str, jax.Array], jax.Array, jax.Array]
 
 
-@functools.partial(jax.jit, static_argnames=('real_shape', 'schedule'))
-def zero_totals(state: GANState, real_shape: tuple, schedule: Schedule) -> Totals:
+@functools.partial(jax.jit, static_argnames=('real_shape', 'schedule', 'stage_fn'))
+def zero_totals(state: GANState, real_shape: tuple, schedule: Schedule,
+                stage_fn: StageFn = gan_stage) -> Totals:
   """Totals before the first stage, for :func:`train_stage_on_batch`.
 
   Jitted, so that the zeros are made on the device rather than sent there.
   """
   real = jax.ShapeDtypeStruct(real_shape, jnp.float32)
-  shapes = jax.eval_shape(functools.partial(gan_stage, schedule=schedule),
+  shapes = jax.eval_shape(functools.partial(stage_fn, schedule=schedule),
                           state, real)[1]
   return (jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes),
           jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 
 
-@functools.partial(jax.jit, static_argnames=('schedule',), donate_argnums=(0, 2))
+@functools.partial(jax.jit, static_argnames=('schedule', 'stage_fn'),
+                   donate_argnums=(0, 2))
 def train_stage_on_batch(state: GANState, real: jax.Array, totals: Totals, *,
-                         schedule: Schedule) -> tuple[GANState, Totals]:
+                         schedule: Schedule,
+                         stage_fn: StageFn = gan_stage) -> tuple[GANState, Totals]:
   """One stage on a batch from an input pipeline, accumulating metrics on device.
 
   Nothing is read back to the host, so the next batch is prepared while this
@@ -220,9 +236,10 @@ def train_stage_on_batch(state: GANState, real: jax.Array, totals: Totals, *,
     state: the current :class:`GANState` (donated).
     real: ``[schedule.d_steps, batch, *data_shape]``.
     totals: from :func:`zero_totals` or the previous call (donated).
-    schedule: the stage :class:`Schedule`.
+    schedule: the stage :class:`Schedule` (or ``stage_fn``'s schedule).
+    stage_fn: the stage function, as for :func:`train_stages`.
   """
-  state, metrics = gan_stage(state, real, schedule)
+  state, metrics = stage_fn(state, real, schedule)
   sums, count, bad_step = totals
   finite = jnp.all(jnp.stack([jnp.isfinite(metrics[k]) for k in _LOSS_KEYS]))
   bad_step = jnp.where((bad_step == 0) & ~finite, state.step, bad_step)

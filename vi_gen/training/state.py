@@ -80,16 +80,20 @@ class GANState(flax.struct.PyTreeNode):
 
 
 def apply_model(module: nn.Module, params: PyTree, batch_stats: PyTree,
-                x: jax.Array, train: bool) -> tuple[jax.Array, PyTree]:
+                *inputs: jax.Array, train: bool,
+                **kwargs) -> tuple[jax.Array, PyTree]:
   """Applies a Linen module; returns its output and updated BatchNorm statistics.
 
-  In training mode BatchNorm normalises with the batch's statistics and the
-  returned running statistics are updated; otherwise they come back unchanged.
+  ``inputs`` are the module's positional inputs (one for G and D, two for ALI's
+  D(x, z)); ``kwargs`` go to the module too (e.g. ``noise=``). In training mode
+  BatchNorm normalises with the batch's statistics and the returned running
+  statistics are updated; otherwise they come back unchanged.
   """
   variables = {'params': params}
   if batch_stats:
     variables['batch_stats'] = batch_stats
   if train and batch_stats:
-    out, updates = module.apply(variables, x, train=True, mutable=['batch_stats'])
+    out, updates = module.apply(variables, *inputs, train=True,
+                                mutable=['batch_stats'], **kwargs)
     return out, updates['batch_stats']
-  return module.apply(variables, x, train=train), batch_stats
+  return module.apply(variables, *inputs, train=train, **kwargs), batch_stats

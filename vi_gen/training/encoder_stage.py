@@ -1,0 +1,222 @@
+"""AAE and ALI stages: ``d_steps`` discriminator updates, then one E/G update.
+
+Pure functions ``(state, real, schedule) -> (state, metrics)`` with the
+signature of :func:`vi_gen.training.stage.gan_stage`, so that the same compiled
+loops (:func:`~vi_gen.training.stage.train_stages`,
+:func:`~vi_gen.training.stage.train_stage_on_batch`) run them. ``real`` is
+``[d_steps, batch, *data_shape]``; the E/G update uses the last of those
+batches. Every key derives from ``fold_in(state.rng, state.step)``; latent and
+noise draws are split over the mesh like the batch (:mod:`vi_gen.parallel`).
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from vi_gen import parallel
+from vi_gen.losses import aae as aae_losses
+from vi_gen.losses import ali as ali_losses
+from vi_gen.training.encoder_state import EncoderGANState
+from vi_gen.training.state import apply_model
+
+
+@dataclasses.dataclass(frozen=True)
+class ALISchedule:
+  """An ALI stage.
+
+  Attributes:
+    loss: the E/G loss, a key of ``losses.ali.GENERATOR_LOSSES``: ``vi``
+      (eq. 41), ``minimax`` (eq. 42) or ``nonsaturating`` (eq. 43).
+    d_steps: D updates per stage.
+    gaussian_encoder: E(x) + σ_E ⊙ ε (``models.encoders.GaussianOutput``)
+      rather than the deterministic E(x).
+    gaussian_generator: G(z) + σ_G ⊙ ε rather than G(z).
+  """
+  loss: str = 'vi'
+  d_steps: int = 1
+  gaussian_encoder: bool = False
+  gaussian_generator: bool = False
+
+  def __post_init__(self):
+    if self.loss not in ali_losses.GENERATOR_LOSSES:
+      raise ValueError(f'unknown ALI loss {self.loss!r}; choose one of '
+                       f'{", ".join(ali_losses.GENERATOR_LOSSES)}')
+    if self.d_steps < 1:
+      raise ValueError(f'd_steps must be >= 1, got {self.d_steps}')
+
+
+@dataclasses.dataclass(frozen=True)
+class AAESchedule:
+  """An AAE stage.
+
+  Attributes:
+    recon_lambda: λ of eq. 34, on the element-wise mean squared error.
+    d_steps: latent-D updates per stage.
+  """
+  recon_lambda: float = 10.0
+  d_steps: int = 1
+
+  def __post_init__(self):
+    if not self.recon_lambda >= 0:
+      raise ValueError(f'recon_lambda must be >= 0, got {self.recon_lambda}')
+    if self.d_steps < 1:
+      raise ValueError(f'd_steps must be >= 1, got {self.d_steps}')
+
+
+def _stage_keys(state: EncoderGANState):
+  # The first of the three keys is the stage's on-device data key
+  # (`stage._data_key`), as in the GAN stage.
+  _, d_key, ge_key = jax.random.split(jax.random.fold_in(state.rng, state.step), 3)
+  return d_key, ge_key
+
+
+def _normal(key: jax.Array, shape) -> jax.Array:
+  return parallel.constrain_batch(jax.random.normal(key, shape))
+
+
+def _update_discriminator(state: EncoderGANState, loss_fn):
+  """One D step on ``loss_fn(d_params) -> (loss, (stats, aux))``."""
+  (loss, (stats, aux)), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(state.d_params)
+  updates, opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
+  state = state.replace(d_params=optax.apply_updates(state.d_params, updates),
+                        d_batch_stats=stats, d_opt_state=opt_state)
+  return state, {'d_loss': loss, **aux, 'd_grad_norm': optax.tree.norm(grads)}
+
+
+def _update_encoder_generator(state: EncoderGANState, loss_fn):
+  """One joint E/G step on ``loss_fn(ge) -> (loss, (e_stats, g_stats, aux))``."""
+  ge = {'encoder': state.e_params, 'generator': state.g_params}
+  (loss, (e_stats, g_stats, aux)), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(ge)
+  updates, opt_state = state.ge_tx.update(grads, state.ge_opt_state, ge)
+  ge = optax.apply_updates(ge, updates)
+  state = state.replace(e_params=ge['encoder'], g_params=ge['generator'],
+                        e_batch_stats=e_stats, g_batch_stats=g_stats,
+                        ge_opt_state=opt_state)
+  return state, {**aux, 'ge_total': loss, 'ge_grad_norm': optax.tree.norm(grads)}
+
+
+def _stage(state, real, d_steps, d_update, ge_update):
+  d_key, ge_key = _stage_keys(state)
+  d_metrics = []
+  for i, key in enumerate(jax.random.split(d_key, d_steps)):
+    state, m = d_update(state, real[i], key)
+    d_metrics.append(m)
+  state, ge_metrics = ge_update(state, real[-1], ge_key)
+  mean = lambda ms: jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *ms)
+  return state.replace(step=state.step + 1), {**mean(d_metrics), **ge_metrics}
+
+
+# ALI (eqs. 35–43).
+
+def _ali_pairs(state: EncoderGANState, ge, x: jax.Array, key: jax.Array,
+               schedule: ALISchedule):
+  """The encoder pair (x, E(x)) and the generator pair (G(z), z), training mode."""
+  z_key, e_key, g_key = jax.random.split(key, 3)
+  batch = x.shape[0]
+  z = _normal(z_key, (batch, *state.latent_shape))
+  e_kwargs = ({'noise': _normal(e_key, (batch, *state.latent_shape))}
+              if schedule.gaussian_encoder else {})
+  g_kwargs = ({'noise': _normal(g_key, x.shape)}
+              if schedule.gaussian_generator else {})
+  code, e_stats = apply_model(state.encoder, ge['encoder'], state.e_batch_stats,
+                              x, train=True, **e_kwargs)
+  fake, g_stats = apply_model(state.generator, ge['generator'],
+                              state.g_batch_stats, z, train=True, **g_kwargs)
+  return (x, code), (fake, z), e_stats, g_stats
+
+
+def _joint_logits(state, d_params, d_stats, encoder_pair, generator_pair):
+  enc_logits, d_stats = apply_model(state.discriminator, d_params, d_stats,
+                                    *encoder_pair, train=True)
+  gen_logits, d_stats = apply_model(state.discriminator, d_params, d_stats,
+                                    *generator_pair, train=True)
+  return enc_logits, gen_logits, d_stats
+
+
+def ali_stage(state: EncoderGANState, real: jax.Array, schedule: ALISchedule):
+  """One ALI stage: ``d_steps`` updates of eq. 38, then one of ``schedule.loss``.
+
+  Returns:
+    The new state and metrics: ``d_loss`` (eq. 38), ``d_encoder`` and
+    ``d_generator`` (D's mean probability on each kind of pair), ``g_loss``
+    (the chosen E/G loss), and gradient norms.
+  """
+  ge_now = lambda s: {'encoder': s.e_params, 'generator': s.g_params}
+
+  def d_update(state, x, key):
+    encoder_pair, generator_pair, _, _ = jax.tree.map(
+        jax.lax.stop_gradient, _ali_pairs(state, ge_now(state), x, key, schedule))
+
+    def loss_fn(d_params):
+      enc, gen, stats = _joint_logits(state, d_params, state.d_batch_stats,
+                                      encoder_pair, generator_pair)
+      loss = ali_losses.discriminator_loss(enc, gen).mean()
+      return loss, (stats, {'d_encoder': jnp.mean(jax.nn.sigmoid(enc)),
+                            'd_generator': jnp.mean(jax.nn.sigmoid(gen))})
+    return _update_discriminator(state, loss_fn)
+
+  def ge_update(state, x, key):
+    generator_loss = ali_losses.GENERATOR_LOSSES[schedule.loss]
+
+    def loss_fn(ge):
+      encoder_pair, generator_pair, e_stats, g_stats = _ali_pairs(
+          state, ge, x, key, schedule)
+      enc, gen, _ = _joint_logits(state, state.d_params, state.d_batch_stats,
+                                  encoder_pair, generator_pair)
+      loss = generator_loss(enc, gen).mean()
+      return loss, (e_stats, g_stats, {'g_loss': loss})
+    return _update_encoder_generator(state, loss_fn)
+
+  return _stage(state, real, schedule.d_steps, d_update, ge_update)
+
+
+# AAE (eqs. 30–34).
+
+def aae_stage(state: EncoderGANState, real: jax.Array, schedule: AAESchedule):
+  """One AAE stage: ``d_steps`` updates of eq. 30, then one of eq. 34.
+
+  Returns:
+    The new state and metrics: ``d_loss`` (eq. 30), ``d_codes`` and ``d_prior``
+    (D's mean probability of "from the prior" on codes and on prior draws),
+    ``g_loss`` (E's adversarial term), ``reconstruction`` (the element-wise
+    mean squared error), ``ge_total`` (eq. 34) and gradient norms.
+  """
+  def d_update(state, x, key):
+    codes, _ = apply_model(state.encoder, state.e_params, state.e_batch_stats, x,
+                           train=True)
+    codes = jax.lax.stop_gradient(codes)
+    prior = _normal(key, codes.shape)
+
+    def loss_fn(d_params):
+      code_logits, stats = apply_model(state.discriminator, d_params,
+                                       state.d_batch_stats, codes, train=True)
+      prior_logits, stats = apply_model(state.discriminator, d_params, stats,
+                                        prior, train=True)
+      loss = aae_losses.latent_discriminator_loss(code_logits, prior_logits).mean()
+      return loss, (stats, {'d_codes': jnp.mean(jax.nn.sigmoid(code_logits)),
+                            'd_prior': jnp.mean(jax.nn.sigmoid(prior_logits))})
+    return _update_discriminator(state, loss_fn)
+
+  def ge_update(state, x, key):
+    del key
+
+    def loss_fn(ge):
+      codes, e_stats = apply_model(state.encoder, ge['encoder'],
+                                   state.e_batch_stats, x, train=True)
+      recon, g_stats = apply_model(state.generator, ge['generator'],
+                                   state.g_batch_stats, codes, train=True)
+      logits, _ = apply_model(state.discriminator, state.d_params,
+                              state.d_batch_stats, codes, train=True)
+      total = aae_losses.autoencoder_loss(logits, x, recon,
+                                          schedule.recon_lambda).mean()
+      adversarial = aae_losses.encoder_adversarial_loss(logits).mean()
+      reconstruction = aae_losses.reconstruction_error(x, recon).mean()
+      return total, (e_stats, g_stats, {'g_loss': adversarial,
+                                        'reconstruction': reconstruction})
+    return _update_encoder_generator(state, loss_fn)
+
+  return _stage(state, real, schedule.d_steps, d_update, ge_update)

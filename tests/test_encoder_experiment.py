@@ -1,0 +1,139 @@
+"""experiments.aae and experiments.ali end to end: 2D and mock MNIST, resume, CLI."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import numpy as np
+
+from tests import shared_data
+from vi_gen.training import gan_loop
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_2D = dict(g_hidden=16, g_depth=2, d_hidden=8, d_depth=2, d_pieces=2,
+               batch_size=16, steps=4, eval_every=2, checkpoint_every=2,
+               eval_samples=200)
+TINY_IMAGES = dict(width=4, batch_size=8, latent_dim=8, steps=2, eval_every=1,
+                   checkpoint_every=1, eval_samples=48)
+ENCODER_KEYS = {'reconstruction', 'code_mmd', 'code_mean_norm',
+                'code_cov_distance', 'd_loss', 'g_loss', 'ge_grad_norm'}
+
+
+def _config(model, dataset, **overrides):
+  tiny = TINY_IMAGES if dataset in ('mnist', 'stacked_mnist', 'cifar10') else TINY_2D
+  return dataclasses.replace(gan_loop.default_config(dataset, model=model),
+                             **{**tiny, **overrides})
+
+
+def _records(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+def _comparable(record):
+  return {k: v for k, v in record.items()
+          if k not in ('stages_per_sec', 'eval_seconds')}
+
+
+class EncoderExperimentTest(parameterized.TestCase):
+
+  @parameterized.parameters(('ali', {'ali_loss': 'vi'}),
+                            ('ali', {'ali_loss': 'minimax', 'gaussian_encoder': True,
+                                     'gaussian_generator': True}),
+                            ('ali', {'ali_loss': 'nonsaturating'}),
+                            ('aae', {}))
+  def test_2d_writes_mode_and_encoder_metrics(self, model, fields):
+    workdir = self.create_tempdir().full_path
+    final = gan_loop.train_and_evaluate(_config(model, 'grid25', **fields), workdir)
+    records = _records(workdir)
+    self.assertEqual([r['step'] for r in records], [2, 4])
+    self.assertContainsSubset(
+        ENCODER_KEYS | {'modes', 'hq', 'reverse_kl', 'recon_same_mode'}, final)
+    self.assertNotIn('g_drift', final)
+    for record in records:
+      self.assertTrue(all(np.isfinite(v) for v in record.values()), record)
+    self.assertTrue(os.path.exists(os.path.join(workdir, 'samples_0000004.png')))
+    with open(os.path.join(workdir, 'config.json')) as f:
+      self.assertEqual(json.load(f)['model'], model)
+
+  @parameterized.parameters('ali', 'aae')
+  def test_resumed_run_equals_uninterrupted_run(self, model):
+    straight, resumed = (self.create_tempdir().full_path for _ in range(2))
+    config = _config(model, 'ring8')
+    gan_loop.train_and_evaluate(config, straight)
+    gan_loop.train_and_evaluate(dataclasses.replace(config, steps=2), resumed)
+    gan_loop.train_and_evaluate(config, resumed)
+    self.assertEqual([_comparable(r) for r in _records(resumed)],
+                     [_comparable(r) for r in _records(straight)])
+
+  @parameterized.parameters(('ali', 'mnist'), ('aae', 'mnist'),
+                            ('ali', 'stacked_mnist'))
+  def test_mock_images_write_encoder_metrics_and_reconstructions(self, model,
+                                                                 dataset):
+    workdir = self.create_tempdir().full_path
+    with shared_data.mock_tfds():
+      final = gan_loop.train_and_evaluate(_config(model, dataset), workdir)
+    self.assertContainsSubset(ENCODER_KEYS | {'fd', 'recon_accuracy'}, final)
+    self.assertBetween(final['recon_accuracy'], 0.0, 100.0)
+    self.assertTrue(all(np.isfinite(v) for v in final.values()), final)
+    for name in ('samples_0000002.png', 'reconstructions_0000002.png'):
+      self.assertTrue(os.path.exists(os.path.join(workdir, name)), name)
+
+  def test_mock_images_without_classifier(self):
+    workdir = self.create_tempdir().full_path
+    with shared_data.mock_tfds():
+      final = gan_loop.train_and_evaluate(
+          _config('ali', 'cifar10', steps=1, eval_every=1), workdir)
+    self.assertIn('code_mmd', final)
+    self.assertNotIn('recon_accuracy', final)
+
+  def test_regulariser_is_refused(self):
+    with self.assertRaisesRegex(gan_loop.ConfigError, 'eq. 26 is for the GAN'):
+      gan_loop.train_and_evaluate(_config('ali', 'ring8', reg_lambda=1.0),
+                                  self.create_tempdir().full_path)
+    with self.assertRaisesRegex(gan_loop.ConfigError, 'unknown ALI loss'):
+      gan_loop.train_and_evaluate(_config('ali', 'ring8', ali_loss='wasserstein'),
+                                  self.create_tempdir().full_path)
+    with self.assertRaisesRegex(gan_loop.ConfigError, 'unknown model'):
+      gan_loop.default_config('ring8', model='vae')
+
+
+class CommandLineTest(parameterized.TestCase):
+
+  def _run(self, module, *args):
+    return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, JAX_PLATFORMS='cpu'))
+
+  def test_ali_runs_and_reports(self):
+    workdir = self.create_tempdir().full_path
+    result = self._run('experiments.ali', '--ali_loss=nonsaturating',
+                       '--g_hidden=16', '--g_depth=2', '--d_hidden=8',
+                       '--d_depth=2', '--batch_size=16', '--eval_samples=200',
+                       '--steps=2', '--eval_every=1', f'--workdir={workdir}')
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertRegex(result.stdout, r'final \(stage 2\): modes \d+, hq .*'
+                     r'reconstruction .*recon_same_mode .*code_mmd')
+    with open(os.path.join(workdir, 'config.json')) as f:
+      self.assertEqual(json.load(f)['ali_loss'], 'nonsaturating')
+
+  @parameterized.parameters(
+      ('experiments.ali', ['--ali_loss=hinge'], 'ali_loss'),
+      ('experiments.aae', ['--recon_lambda=-1'],
+       'experiments.aae: error: recon_lambda must be >= 0'),
+      ('experiments.ali', ['--reg_lambda=5'],
+       'experiments.ali: error: reg_lambda=5: the regulariser of eq. 26'))
+  def test_bad_flag(self, module, args, message):
+    workdir = self.create_tempdir().full_path
+    result = self._run(module, *args, '--steps=1', f'--workdir={workdir}')
+    self.assertNotEqual(result.returncode, 0)
+    self.assertIn(message, result.stderr)
+    self.assertFalse(os.path.exists(os.path.join(workdir, 'metrics.jsonl')))
+
+
+if __name__ == '__main__':
+  absltest.main()

@@ -1,0 +1,194 @@
+"""AAE and ALI stages and networks: shapes, finiteness, what each update changes, tracing."""
+
+import functools
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from vi_gen.data import toy2d
+from vi_gen.losses import ali as ali_losses
+from vi_gen.metrics import latent
+from vi_gen.models import encoders
+from vi_gen.models.dcgan import DCGANGenerator
+from vi_gen.models.mlp2d import MaxoutDiscriminator, MLPGenerator
+from vi_gen.training import encoder_stage
+from vi_gen.training.encoder_state import EncoderGANState
+from vi_gen.training.stage import train_stages
+from vi_gen.training.state import apply_model
+
+BATCH = 8
+
+
+def _state(model, gaussian=False, latent_dim=2, seed=0):
+  generator = MLPGenerator(hidden=16, depth=2)
+  encoder = MLPGenerator(hidden=16, depth=2, out_dim=latent_dim)
+  if gaussian:
+    generator, encoder = (encoders.GaussianOutput(generator),
+                          encoders.GaussianOutput(encoder))
+  discriminator = (encoders.JointMaxoutDiscriminator(hidden=8, depth=2, pieces=3)
+                   if model == 'ali' else
+                   MaxoutDiscriminator(hidden=8, depth=2, pieces=3))
+  return EncoderGANState.create(
+      rng=jax.random.PRNGKey(seed), generator=generator, encoder=encoder,
+      discriminator=discriminator, ge_tx=optax.adam(1e-2, 0.5),
+      d_tx=optax.adam(1e-2, 0.5), latent_shape=(latent_dim,), data_shape=(2,),
+      joint=model == 'ali')
+
+
+def _real(d_steps, seed=1):
+  return toy2d.ring8().sample(jax.random.PRNGKey(seed), d_steps * BATCH).reshape(
+      d_steps, BATCH, 2)
+
+
+SCHEDULES = [
+    ('ali_vi', 'ali', encoder_stage.ALISchedule(loss='vi')),
+    ('ali_minimax', 'ali', encoder_stage.ALISchedule(loss='minimax', d_steps=2)),
+    ('ali_nonsaturating_gaussian', 'ali', encoder_stage.ALISchedule(
+        loss='nonsaturating', gaussian_encoder=True, gaussian_generator=True)),
+    ('aae', 'aae', encoder_stage.AAESchedule(recon_lambda=3.0, d_steps=2)),
+]
+
+
+def _stage(model):
+  return encoder_stage.ali_stage if model == 'ali' else encoder_stage.aae_stage
+
+
+class StageTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(*SCHEDULES)
+  def test_one_stage_updates_every_network_and_is_finite(self, model, schedule):
+    state = _state(model, gaussian=getattr(schedule, 'gaussian_encoder', False))
+    new, metrics = jax.jit(functools.partial(_stage(model), schedule=schedule))(
+        state, _real(schedule.d_steps))
+    self.assertEqual(int(new.step), 1)
+    chex.assert_tree_all_finite(metrics)
+    chex.assert_trees_all_equal_shapes(new, state)
+    for name in ('d_loss', 'g_loss', 'd_grad_norm', 'ge_grad_norm', 'ge_total'):
+      chex.assert_shape(metrics[name], ())
+    for name in ('g_params', 'e_params', 'd_params'):
+      changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)),
+                             getattr(new, name), getattr(state, name))
+      self.assertTrue(all(jax.tree.leaves(changed)), name)
+    # BatchNorm statistics of E and G move with their update.
+    for name in ('e_batch_stats', 'g_batch_stats'):
+      moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)),
+                           getattr(new, name), getattr(state, name))
+      self.assertTrue(all(jax.tree.leaves(moved)), name)
+
+  def test_ali_g_loss_is_the_chosen_loss_of_the_same_logits(self):
+    # The D update is the same whichever E/G loss is chosen, so g_loss is each
+    # loss of the same logits: vi − nonsaturating = −mean encoder logit (eq. 41
+    # vs 43) and vi + minimax = −mean generator logit (eq. 41 vs 42).
+    state, real = _state('ali'), _real(1)
+    results = {}
+    for name in ali_losses.GENERATOR_LOSSES:
+      new, metrics = encoder_stage.ali_stage(state, real,
+                                             encoder_stage.ALISchedule(loss=name))
+      results[name] = float(metrics['g_loss'])
+    x = real[-1]
+    codes, _ = apply_model(state.encoder, state.e_params, state.e_batch_stats, x,
+                           train=True)
+    enc_logits = state.discriminator.apply({'params': new.d_params}, x, codes)
+    np.testing.assert_allclose(results['vi'] - results['nonsaturating'],
+                               -float(enc_logits.mean()), rtol=1e-4, atol=1e-5)
+    self.assertNotAlmostEqual(results['vi'], results['minimax'])
+
+  def test_aae_without_adversary_is_an_autoencoder(self):
+    # λ large: reconstruction error falls over a few hundred stages.
+    schedule = encoder_stage.AAESchedule(recon_lambda=100.0)
+    state = _state('aae')
+    state, first = train_stages(state, jnp.int32(1), schedule=schedule,
+                                sample_real=toy2d.real_sampler('ring8'),
+                                batch_size=64, stage_fn=encoder_stage.aae_stage)[:2]
+    state, later = train_stages(state, jnp.int32(300), schedule=schedule,
+                                sample_real=toy2d.real_sampler('ring8'),
+                                batch_size=64, stage_fn=encoder_stage.aae_stage)[:2]
+    self.assertLess(float(later['reconstruction']),
+                    0.2 * float(first['reconstruction']))
+
+  def test_fused_stages_trace_once(self):
+    schedule = encoder_stage.ALISchedule()
+    count = [0]
+    original = encoder_stage.ali_stage
+
+    def counting_stage(state, real, schedule):
+      count[0] += 1
+      return original(state, real, schedule)
+
+    state = _state('ali')
+    for n in (1, 3, 2):
+      state, _, bad = train_stages(state, jnp.int32(n), schedule=schedule,
+                                   sample_real=toy2d.real_sampler('ring8'),
+                                   batch_size=BATCH, stage_fn=counting_stage)
+      self.assertEqual(int(bad), 0)
+    self.assertEqual(int(state.step), 6)
+    # Traced once by eval_shape and once in the loop body; not per call.
+    self.assertLessEqual(count[0], 2)
+
+  def test_gaussian_output(self):
+    module = encoders.GaussianOutput(MLPGenerator(hidden=8, depth=1, out_dim=3,
+                                                  batch_norm=False))
+    x = jnp.ones((5, 2))
+    params = module.init(jax.random.PRNGKey(0), x, train=False)['params']
+    np.testing.assert_allclose(params['log_scale'], np.full(3, -2.3))
+    mean = module.apply({'params': params}, x, train=False)
+    noise = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
+    sample = module.apply({'params': params}, x, train=False, noise=noise)
+    np.testing.assert_allclose(sample - mean, np.exp(-2.3) * noise, rtol=1e-5,
+                               atol=1e-6)
+
+
+class ImageNetworksTest(absltest.TestCase):
+
+  def test_shapes(self):
+    x = jnp.zeros((3, 28, 28, 1))
+    z = jnp.zeros((3, 16))
+    enc = encoders.DCGANEncoder(image_size=28, latent_dim=16, width=8)
+    joint = encoders.JointDCGANDiscriminator(image_size=28, width=8, z_hidden=16,
+                                             hidden=32)
+    gen = DCGANGenerator(image_size=28, channels=1, width=8)
+    key = jax.random.PRNGKey(0)
+    chex.assert_shape(enc.apply(enc.init(key, x, train=False), x, train=False),
+                      (3, 16))
+    chex.assert_shape(joint.apply(joint.init(key, x, z, train=False), x, z,
+                                  train=False), (3,))
+    chex.assert_shape(gen.apply(gen.init(key, z, train=False), z, train=False),
+                      (3, 28, 28, 1))
+
+
+class LatentMetricsTest(absltest.TestCase):
+
+  def test_mmd_near_zero_for_the_prior_and_positive_for_a_shift(self):
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    a = jax.random.normal(keys[0], (2000, 4))
+    b = jax.random.normal(keys[1], (2000, 4))
+    same = float(latent.mmd_squared(a, b))
+    shifted = float(latent.mmd_squared(a + 0.5, b))
+    self.assertLess(abs(same), 2e-3)
+    self.assertGreater(shifted, 20 * abs(same))
+    self.assertGreater(float(latent.mmd_squared(2 * a, b)), 20 * abs(same))
+
+  def test_moment_distances(self):
+    codes = jnp.array([[1.0, 0.0], [-1.0, 0.0], [1.0, 2.0], [-1.0, 2.0]])
+    # mean (0, 1); covariance diag(4/3, 4/3) with ddof 1.
+    m = latent.moment_distances(codes)
+    np.testing.assert_allclose(m.mean_norm, 1.0, rtol=1e-6)
+    np.testing.assert_allclose(m.cov_distance, np.sqrt(2 * (1 / 3) ** 2) / np.sqrt(2),
+                               rtol=1e-5)
+
+  def test_same_mode_fraction(self):
+    means = jnp.array([[0.0, 0.0], [1.0, 0.0]])
+    points = jnp.array([[0.01, 0.0], [0.99, 0.0], [0.0, 0.02], [1.0, 0.0]])
+    recon = jnp.array([[0.0, 0.01], [0.0, 0.0], [0.0, 0.5], [1.0, 0.01]])
+    # sigma 0.05: within 0.15 of the point's own mode: first and last only.
+    np.testing.assert_allclose(latent.same_mode_fraction(points, recon, means, 0.05),
+                               0.5)
+
+
+if __name__ == '__main__':
+  absltest.main()

@@ -1,0 +1,150 @@
+r"""ALI's three generator/encoder losses over seeds: is the paper's eq. 41 as good?
+
+    python -m benchmarks.ali_losses                                  # ring8, grid25, mnist; 5 seeds
+    python -m benchmarks.ali_losses --datasets=ring8 --seeds=2 --steps_2d=500   # a quick look
+
+The paper (arXiv 1807.05936, after eq. 43) reports, without figures, that its
+VI-derived loss (eq. 41: −log D on both pairs) trains ALI as well as, or
+slightly better than, the minimax (eq. 42) and non-saturating (eq. 43) losses.
+This benchmark trains ``experiments.ali`` with each loss, everything else
+equal, for ``--seeds`` seeds per cell, and reports mean ± standard error:
+
+* ring8 and grid25 (PacGAN's 2D protocol, the GAN experiment's 2D networks
+  with an MLP encoder and a joint maxout D): covered modes, % high-quality
+  samples and reverse KL of 2,500 samples, and recon_same_mode, the % of
+  points whose G(E(x)) lands within 3σ of their own mode. Budget:
+  ``--steps_2d`` stages (default 4,000, the 2D default of experiments.gan) at
+  Adam(1e-3, β₁ = 0.5), batch 100. PacGAN's published ALI rows (ring 6.6 modes
+  / 97.6% / 0.36, grid 24.1 / 95.7% / 0.14) were trained far longer
+  (400,000 iterations at 1e-4) on their own networks.
+* MNIST (DCGAN G, a DCGAN-trunk encoder and joint D, z ∈ R¹⁰⁰, batch 64, Adam
+  2e-4, β₁ = 0.5): Fréchet distance of 10,000 samples in the fixed classifier's
+  features, and recon_accuracy, the % of test images x whose G(E(x)) the
+  classifier labels as x. Budget: ``--steps_mnist`` stages (default 1,000).
+
+Runs go to ``--workdir/<dataset>_<loss>_seed<N>``; re-running reuses finished
+runs. Results: stdout and ``--out_dir/ali_losses.{md,json}``.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+from absl import app
+from absl import flags
+
+from benchmarks import stats
+from vi_gen.data import images
+from vi_gen.losses import ali as ali_losses
+from vi_gen.training import gan_loop
+
+_DATASETS = flags.DEFINE_list('datasets', ['ring8', 'grid25', 'mnist'], 'Datasets.')
+_LOSSES = flags.DEFINE_list('losses', list(ali_losses.GENERATOR_LOSSES),
+                            'E/G losses to compare.')
+_SEEDS = flags.DEFINE_integer('seeds', 5, 'Seeds per (dataset, loss).')
+_STEPS_2D = flags.DEFINE_integer('steps_2d', 4000, 'Stages per 2D run.')
+_STEPS_MNIST = flags.DEFINE_integer('steps_mnist', 1000, 'Stages per MNIST run.')
+_WORKDIR = flags.DEFINE_string('workdir', 'runs/benchmarks/ali_losses',
+                               'Where the runs go.')
+_OUT_DIR = flags.DEFINE_string('out_dir', 'benchmarks/results', 'Output directory.')
+_MANUAL_DIR = flags.DEFINE_string(
+    'manual_dir', None, f'TFDS manual_dir (default: ${images.MANUAL_DIR_ENV}).')
+
+EQUATION = {'vi': 'eq. 41 (paper)', 'minimax': 'eq. 42 (minimax)',
+            'nonsaturating': 'eq. 43 (non-saturating)'}
+PUBLISHED_ALI = {'ring8': (6.6, 97.6, 0.36), 'grid25': (24.1, 95.7, 0.14)}
+# Per dataset: the scores reported, and the one that ranks the losses
+# (with whether larger is better).
+SCORES = {'2d': ('modes', 'hq', 'reverse_kl', 'recon_same_mode'),
+          'mnist': ('fd', 'recon_accuracy')}
+PRIMARY = {'2d': ('reverse_kl', False), 'mnist': ('fd', False)}
+
+
+def _family(dataset: str) -> str:
+  return 'mnist' if dataset == 'mnist' else '2d'
+
+
+def run_one(dataset: str, loss: str, seed: int) -> dict:
+  config = gan_loop.default_config(dataset, model='ali')
+  steps = _STEPS_MNIST.value if dataset == 'mnist' else _STEPS_2D.value
+  config = dataclasses.replace(config, ali_loss=loss, seed=seed, steps=steps,
+                               eval_every=steps, checkpoint_every=steps)
+  workdir = os.path.join(_WORKDIR.value, f'{dataset}_{loss}_seed{seed}')
+  start = time.perf_counter()
+  final = gan_loop.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
+  if final is None or final['step'] != steps:
+    raise RuntimeError(f'{workdir} did not finish')
+  return {**{k: final[k] for k in SCORES[_family(dataset)]}, 'seed': seed,
+          'steps': steps, 'seconds_this_invocation': time.perf_counter() - start}
+
+
+def summarise(runs: list[dict], family: str) -> dict:
+  row = {}
+  for key in SCORES[family]:
+    row[key], row[key + '_se'] = stats.mean_se([r[key] for r in runs])
+  return row
+
+
+def verdict(dataset: str, rows: dict) -> str:
+  """One sentence: how eq. 41 compares with the better of the standard losses."""
+  key, larger_better = PRIMARY[_family(dataset)]
+  if 'vi' not in rows or len(rows) < 2:
+    return ''
+  others = {k: v for k, v in rows.items() if k != 'vi'}
+  best = (max if larger_better else min)(others, key=lambda k: others[k][key])
+  vi, ref = rows['vi'], others[best]
+  gap = vi[key] - ref[key]
+  noise = (vi[key + '_se'] ** 2 + ref[key + '_se'] ** 2) ** 0.5
+  better = gap > 0 if larger_better else gap < 0
+  if abs(gap) <= 2 * noise:
+    how = 'within two standard errors of'
+  else:
+    how = 'better than' if better else 'worse than'
+  return (f'{dataset}: eq. 41 {key} {vi[key]:.3f} ± {vi[key + "_se"]:.3f} is {how} '
+          f'the best standard loss ({EQUATION[best]}, {ref[key]:.3f} ± '
+          f'{ref[key + "_se"]:.3f}).')
+
+
+def markdown(results: dict) -> str:
+  lines = [f'ALI E/G losses, {_SEEDS.value} seeds per cell, mean ± standard error. '
+           f'Budget: {_STEPS_2D.value} stages (2D), {_STEPS_MNIST.value} stages '
+           f'(MNIST).', '']
+  for dataset, rows in results.items():
+    family = _family(dataset)
+    keys = SCORES[family]
+    lines += [f'### {dataset}', '', '| loss | ' + ' | '.join(keys) + ' |',
+              '|---' * (len(keys) + 1) + '|']
+    for loss, row in rows.items():
+      cells = [f'{row[k]:.2f} ± {row[k + "_se"]:.2f}' for k in keys]
+      lines.append(f'| {EQUATION[loss]} | ' + ' | '.join(cells) + ' |')
+    if dataset in PUBLISHED_ALI:
+      modes, hq, kl = PUBLISHED_ALI[dataset]
+      lines.append(f'| published ALI (PacGAN Table 1) | {modes} | {hq} | {kl} | — |')
+    lines += ['', verdict(dataset, rows), '']
+  return '\n'.join(lines)
+
+
+def main(argv):
+  del argv
+  results, raw = {}, {}
+  for dataset in _DATASETS.value:
+    results[dataset], raw[dataset] = {}, {}
+    for loss in _LOSSES.value:
+      runs = []
+      for seed in range(_SEEDS.value):
+        runs.append(run_one(dataset, loss, seed))
+        print(f'{dataset} {loss} seed {seed}: ' + json.dumps(
+            {k: round(v, 4) for k, v in runs[-1].items()
+             if isinstance(v, float)}), flush=True)
+      raw[dataset][loss] = runs
+      results[dataset][loss] = summarise(runs, _family(dataset))
+  text = markdown(results)
+  print(text)
+  stats.write_results(_OUT_DIR.value, 'ali_losses', text,
+                      {'steps_2d': _STEPS_2D.value, 'steps_mnist': _STEPS_MNIST.value,
+                       'seeds': _SEEDS.value, 'summary': results, 'runs': raw})
+
+
+if __name__ == '__main__':
+  app.run(main)

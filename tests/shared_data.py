@@ -1,5 +1,6 @@
-"""Test data: the original MNIST files in ``../shared``, and TFDS mock data."""
+"""Test data (the original MNIST files in ``../shared``, TFDS mock data) and run outputs."""
 
+import json
 import os
 
 import tensorflow_datasets as tfds
@@ -26,3 +27,15 @@ def mock_tfds(num_examples: int = 48):
   """TFDS mock data (random examples of each dataset's real shapes), a context."""
   return tfds.testing.mock_data(num_examples=num_examples,
                                 policy=tfds.testing.MockPolicy.USE_CODE)
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  """The records of ``workdir/metrics.jsonl``."""
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+def without_timings(record: dict) -> dict:
+  """A metrics record without the fields that vary from run to run (timings)."""
+  return {k: v for k, v in record.items()
+          if k not in ('stages_per_sec', 'eval_seconds', 'steps_per_sec')}

@@ -64,6 +64,27 @@ def _ring_config() -> gan_loop.GANConfig:
                              checkpoint_every=4)
 
 
+def _image_stages_on_1_and_8(config: gan_loop.GANConfig, stages: int = 2):
+  """``stages`` stages of ``config``'s model on one random image batch, on 1
+  device and on 8; the final ``(state, totals)`` of each."""
+  real = jax.random.uniform(jax.random.PRNGKey(1),
+                            (config.d_steps, config.batch_size, 28, 28, 1),
+                            minval=-1, maxval=1)
+  results = []
+  for mesh in _meshes():
+    state = parallel.replicate(gan_loop.create_state(config), mesh)
+    batch = parallel.shard_batch(np.asarray(real), mesh, batch_axis=1)
+    with jax.set_mesh(mesh):
+      totals = stage_lib.zero_totals(state, batch.shape, config.schedule,
+                                     config.stage_fn)
+      for _ in range(stages):
+        state, totals = stage_lib.train_stage_on_batch(
+            state, batch, totals, schedule=config.schedule,
+            stage_fn=config.stage_fn)
+    results.append((state, totals))
+  return results
+
+
 def _assert_trees_close(test, a, b, rtol=2e-5, atol=2e-6):
   paths_a = jax.tree_util.tree_leaves_with_path(a)
   leaves_b = jax.tree.leaves(b)
@@ -81,20 +102,7 @@ class DataParallelTest(parameterized.TestCase):
   @parameterized.parameters(('exp1', 5.0), ('exp2', 5.0), ('exp1', 0.0))
   def test_image_stage_on_8_devices_equals_1(self, preset, reg_lambda):
     config = dataclasses.replace(_image_config(preset), reg_lambda=reg_lambda)
-    real = jax.random.uniform(jax.random.PRNGKey(1),
-                              (config.d_steps, config.batch_size, 28, 28, 1),
-                              minval=-1, maxval=1)
-    results = []
-    for mesh in _meshes():
-      state = parallel.replicate(gan_loop.create_state(config), mesh)
-      batch = parallel.shard_batch(np.asarray(real), mesh, batch_axis=1)
-      with jax.set_mesh(mesh):
-        totals = stage_lib.zero_totals(state, batch.shape, config.schedule)
-        for _ in range(2):
-          state, totals = stage_lib.train_stage_on_batch(
-              state, batch, totals, schedule=config.schedule)
-      results.append((state, totals))
-    (one, one_totals), (eight, eight_totals) = results
+    (one, one_totals), (eight, eight_totals) = _image_stages_on_1_and_8(config)
 
     # Really spread: the parameters live on all 8 devices, the batch in shards.
     self.assertEqual(len(eight.g_params['Dense_0']['kernel'].sharding.device_set),
@@ -111,22 +119,7 @@ class DataParallelTest(parameterized.TestCase):
   def test_encoder_image_stage_on_8_devices_equals_1(self, model, fields):
     config = dataclasses.replace(gan_loop.default_config('mnist', model=model),
                                  batch_size=16, width=8, latent_dim=8, **fields)
-    real = jax.random.uniform(jax.random.PRNGKey(1),
-                              (config.d_steps, config.batch_size, 28, 28, 1),
-                              minval=-1, maxval=1)
-    results = []
-    for mesh in _meshes():
-      state = parallel.replicate(gan_loop.create_state(config), mesh)
-      batch = parallel.shard_batch(np.asarray(real), mesh, batch_axis=1)
-      with jax.set_mesh(mesh):
-        totals = stage_lib.zero_totals(state, batch.shape, config.schedule,
-                                       config.stage_fn)
-        for _ in range(2):
-          state, totals = stage_lib.train_stage_on_batch(
-              state, batch, totals, schedule=config.schedule,
-              stage_fn=config.stage_fn)
-      results.append((state, totals))
-    (one, one_totals), (eight, eight_totals) = results
+    (one, one_totals), (eight, eight_totals) = _image_stages_on_1_and_8(config)
     self.assertTrue(jax.tree.leaves(eight.e_params)[0].sharding.is_fully_replicated)
     self.assertEqual(int(eight.step), 2)
     # Adam's first steps move a weight by about lr · g / (|g| + ε), so a weight

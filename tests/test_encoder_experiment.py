@@ -29,14 +29,10 @@ def _config(model, dataset, **overrides):
                              **{**tiny, **overrides})
 
 
-def _records(workdir):
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    return [json.loads(line) for line in f]
+_records = shared_data.read_metrics
 
 
-def _comparable(record):
-  return {k: v for k, v in record.items()
-          if k not in ('stages_per_sec', 'eval_seconds')}
+_comparable = shared_data.without_timings
 
 
 class EncoderExperimentTest(parameterized.TestCase):

@@ -1,7 +1,6 @@
 """The GAN experiment end to end: outputs, resume, and every bad-input error."""
 
 import dataclasses
-import json
 import os
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import chex
 import flax
 import numpy as np
 
+from tests import shared_data
 from vi_gen.training import gan_loop
 from vi_gen.training.state import GANState
 
@@ -25,14 +25,10 @@ TINY_FLAGS = ['--g_hidden=16', '--g_depth=2', '--d_hidden=8', '--d_depth=2',
               '--d_pieces=2', '--batch_size=16', '--eval_samples=200']
 
 
-def _records(workdir):
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    return [json.loads(line) for line in f]
+_records = shared_data.read_metrics
 
 
-def _comparable(record):
-  return {k: v for k, v in record.items()
-          if k not in ('stages_per_sec', 'eval_seconds')}
+_comparable = shared_data.without_timings
 
 
 class TrainAndEvaluateTest(absltest.TestCase):

@@ -2,7 +2,6 @@
 
 import dataclasses
 import glob
-import json
 import os
 
 from absl.testing import absltest
@@ -26,9 +25,7 @@ def _tiny(dataset, preset, **overrides):
 
 
 
-def _records(workdir):
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    return [json.loads(line) for line in f]
+_records = shared_data.read_metrics
 
 
 class ImageGANTest(parameterized.TestCase):

@@ -1,7 +1,6 @@
 """The VAE experiment loop end to end on mock MNIST, and its command line."""
 
 import dataclasses
-import json
 import os
 import subprocess
 import sys
@@ -19,9 +18,7 @@ TINY = vae_loop.VAEConfig(hidden=16, latent_dim=4, batch_size=8, steps=4,
 
 
 
-def _records(workdir):
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    return [json.loads(line) for line in f]
+_records = shared_data.read_metrics
 
 
 class VAELoopTest(absltest.TestCase):

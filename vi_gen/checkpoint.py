@@ -70,6 +70,11 @@ def check_compatible(config: Any, workdir: str,
   with open(path) as f:
     recorded = json.load(f)
   current = dataclasses.asdict(config)
+  # A field added since the run was recorded counts at its default, which keeps
+  # the behaviour from before it existed (e.g. `model='gan'`).
+  for field in dataclasses.fields(config):
+    if field.name not in recorded and field.default is not dataclasses.MISSING:
+      recorded[field.name] = field.default
   mutable = set(mutable_fields)
   diffs = [f'{k}={recorded.get(k)!r} (now {current.get(k)!r})'
            for k in sorted(set(recorded) | set(current))

@@ -181,7 +181,8 @@ def default_config(dataset: str = 'ring8', preset: str = 'custom',
   if dataset in image_data.DATASETS:
     preset = 'exp1' if preset == 'custom' else preset
     config = dataclasses.replace(
-        config, reg_lambda=5.0 if model == 'gan' else 0.0, batch_size=64, g_lr=2e-4, d_lr=2e-4,
+        config, reg_lambda=5.0 if model == 'gan' else 0.0, batch_size=64,
+        g_lr=2e-4, d_lr=2e-4,
         latent_dim=100, steps=2000, eval_every=500, checkpoint_every=500,
         eval_samples=_IMAGE_EVAL_SAMPLES.get(dataset, 0))
   if preset != 'custom':

@@ -136,7 +136,7 @@ def main(argv):
         runs.append(run_one(dataset, loss, seed))
         print(f'{dataset} {loss} seed {seed}: ' + json.dumps(
             {k: round(v, 4) for k, v in runs[-1].items()
-             if isinstance(v, float)}), flush=True)
+             if k not in ('seed', 'steps')}), flush=True)
       raw[dataset][loss] = runs
       results[dataset][loss] = summarise(runs, _family(dataset))
   text = markdown(results)

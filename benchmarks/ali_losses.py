@@ -107,9 +107,14 @@ def verdict(dataset: str, rows: dict) -> str:
 
 
 def markdown(results: dict) -> str:
+  budgets = []
+  if any(_family(d) == '2d' for d in results):
+    budgets.append(f'{_STEPS_2D.value} stages (2D, batch 100)')
+  if 'mnist' in results:
+    budgets.append(f'{_STEPS_MNIST.value} stages (MNIST, batch 64)')
   lines = [f'ALI E/G losses, {_SEEDS.value} seeds per cell, mean ± standard error. '
-           f'Budget: {_STEPS_2D.value} stages (2D), {_STEPS_MNIST.value} stages '
-           f'(MNIST).', '']
+           f'Budget: {", ".join(budgets)}. Measured by `python -m '
+           f'benchmarks.ali_losses --datasets={",".join(results)}`.', '']
   for dataset, rows in results.items():
     family = _family(dataset)
     keys = SCORES[family]

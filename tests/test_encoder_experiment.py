@@ -49,6 +49,8 @@ class EncoderExperimentTest(parameterized.TestCase):
     self.assertContainsSubset(
         ENCODER_KEYS | {'modes', 'hq', 'reverse_kl', 'recon_same_mode'}, final)
     self.assertNotIn('g_drift', final)
+    if model == 'aae':  # the training average beside the held-out score
+      self.assertIn('train_reconstruction', final)
     for record in records:
       self.assertTrue(all(np.isfinite(v) for v in record.values()), record)
     self.assertTrue(os.path.exists(os.path.join(workdir, 'samples_0000004.png')))

@@ -108,8 +108,8 @@ class StageTest(parameterized.TestCase):
     state, later = train_stages(state, jnp.int32(300), schedule=schedule,
                                 sample_real=toy2d.real_sampler('ring8'),
                                 batch_size=64, stage_fn=encoder_stage.aae_stage)[:2]
-    self.assertLess(float(later['reconstruction']),
-                    0.2 * float(first['reconstruction']))
+    self.assertLess(float(later['train_reconstruction']),
+                    0.2 * float(first['train_reconstruction']))
 
   def test_fused_stages_trace_once(self):
     schedule = encoder_stage.ALISchedule()

@@ -182,8 +182,10 @@ def aae_stage(state: EncoderGANState, real: jax.Array, schedule: AAESchedule):
   Returns:
     The new state and metrics: ``d_loss`` (eq. 30), ``d_codes`` and ``d_prior``
     (D's mean probability of "from the prior" on codes and on prior draws),
-    ``g_loss`` (E's adversarial term), ``reconstruction`` (the element-wise
-    mean squared error), ``ge_total`` (eq. 34) and gradient norms.
+    ``g_loss`` (E's adversarial term), ``train_reconstruction`` (the
+    element-wise mean squared error on the batch; the evaluation's
+    ``reconstruction`` is on held-out data), ``ge_total`` (eq. 34) and
+    gradient norms.
   """
   def d_update(state, x, key):
     codes, _ = apply_model(state.encoder, state.e_params, state.e_batch_stats, x,
@@ -216,7 +218,7 @@ def aae_stage(state: EncoderGANState, real: jax.Array, schedule: AAESchedule):
       adversarial = aae_losses.encoder_adversarial_loss(logits).mean()
       reconstruction = aae_losses.reconstruction_error(x, recon).mean()
       return total, (e_stats, g_stats, {'g_loss': adversarial,
-                                        'reconstruction': reconstruction})
+                                        'train_reconstruction': reconstruction})
     return _update_encoder_generator(state, loss_fn)
 
   return _stage(state, real, schedule.d_steps, d_update, ge_update)

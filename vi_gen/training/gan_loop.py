@@ -684,6 +684,8 @@ def train_and_evaluate(config: GANConfig, workdir: str, *,
           elapsed = time.perf_counter() - interval_start
           eval_start = time.perf_counter()
           scores = task.evaluate(state, step, workdir if lead else None, writer)
+          if clash := set(scores) & set(sums):  # would overwrite a score
+            raise ValueError(f'training metrics reuse score names {sorted(clash)}')
           record = {'step': step, **scores,
                     **{k: v / count for k, v in sorted(sums.items())},
                     'stages_per_sec': count / elapsed,

@@ -82,7 +82,3 @@ class EncoderGANState(flax.struct.PyTreeNode):
     """E(x) in inference mode: the mean code."""
     return apply_model(self.encoder, self.e_params, self.e_batch_stats, x,
                        train=False)[0]
-
-  def reconstruct(self, x: jax.Array) -> jax.Array:
-    """G(E(x)) in inference mode."""
-    return self.generate(self.encode(x))

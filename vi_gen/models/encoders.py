@@ -23,13 +23,9 @@ import jax
 import jax.numpy as jnp
 
 from vi_gen.models.dcgan import dcgan_features
+from vi_gen.models.mlp2d import maxout
 
 _INIT = nn.initializers.normal(stddev=0.02)
-
-
-def _maxout(h: jax.Array, hidden: int, pieces: int) -> jax.Array:
-  h = nn.Dense(hidden * pieces, kernel_init=_INIT)(h)
-  return jnp.max(h.reshape(*h.shape[:-1], hidden, pieces), axis=-1)
 
 
 class GaussianOutput(nn.Module):
@@ -88,10 +84,10 @@ class JointMaxoutDiscriminator(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, z: jax.Array, train: bool = True) -> jax.Array:
     del train
-    h = jnp.concatenate([_maxout(x, self.hidden, self.pieces),
-                         _maxout(z, self.hidden, self.pieces)], axis=-1)
+    h = jnp.concatenate([maxout(x, self.hidden, self.pieces),
+                         maxout(z, self.hidden, self.pieces)], axis=-1)
     for _ in range(self.depth - 1):
-      h = _maxout(h, self.hidden, self.pieces)
+      h = maxout(h, self.hidden, self.pieces)
     return nn.Dense(1, kernel_init=_INIT)(h)[..., 0]
 
 

@@ -15,6 +15,15 @@ import jax.numpy as jnp
 _INIT = nn.initializers.normal(stddev=0.02)
 
 
+def maxout(h: jax.Array, hidden: int, pieces: int) -> jax.Array:
+  """One linear-maxout layer: ``hidden`` units, each the max of ``pieces`` linears.
+
+  Call it inside a module's compact method; its Dense layer belongs to that module.
+  """
+  h = nn.Dense(hidden * pieces, kernel_init=_INIT)(h)
+  return jnp.max(h.reshape(*h.shape[:-1], hidden, pieces), axis=-1)
+
+
 class MLPGenerator(nn.Module):
   """G(z): ``[batch, latent]`` → ``[batch, out_dim]``.
 
@@ -61,6 +70,5 @@ class MaxoutDiscriminator(nn.Module):
     del train  # No train-time behaviour; the argument keeps D's interface uniform.
     h = x
     for _ in range(self.depth):
-      h = nn.Dense(self.hidden * self.pieces, kernel_init=_INIT)(h)
-      h = jnp.max(h.reshape(*h.shape[:-1], self.hidden, self.pieces), axis=-1)
+      h = maxout(h, self.hidden, self.pieces)
     return nn.Dense(1, kernel_init=_INIT)(h)[..., 0]

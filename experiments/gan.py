@@ -13,7 +13,8 @@ and --schedule=exp1. A schedule preset sets --anchor, --d_steps, --g_steps,
 
 Image data comes through TFDS; offline, point --manual_dir (or $TFDS_MANUAL_DIR)
 at the original files. Writes metrics.jsonl, samples_*.png, TensorBoard events and
-checkpoints to --workdir (default: runs/gan/<dataset>_<schedule>_lambda<λ>_seed<seed>);
+checkpoints to --workdir (default: runs/gan/<dataset>_<schedule>_lambda<λ>_seed<seed>,
+with _cosine before _seed under --lr_decay=cosine);
 re-running the same command resumes. See vi_gen/training/gan_loop.py.
 
 Every local device is used (batch split over a data-parallel mesh; the batch
@@ -45,6 +46,10 @@ _MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', None,
     f'TFDS manual_dir with the original files (default: ${images.MANUAL_DIR_ENV}).')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory.')
+_LR_DECAY = flags.DEFINE_string(
+    'lr_decay', 'constant',
+    'constant, or cosine: both learning rates fall to 0 along a half cosine '
+    'over --steps (then --steps cannot change on resume).')
 
 # Flags whose default depends on --dataset and --schedule: None means "default".
 _OVERRIDES = {
@@ -85,18 +90,18 @@ def config_from_flags(model: str = 'gan', **fields) -> gan_loop.GANConfig:
   config = gan_loop.default_config(_DATASET.value, _SCHEDULE.value, model)
   given = {name: flags.FLAGS[name].value for name in _OVERRIDES
            if flags.FLAGS[name].value is not None}
-  return dataclasses.replace(config, **given, **fields)
+  return dataclasses.replace(config, **given, lr_decay=_LR_DECAY.value, **fields)
 
 
 def default_workdir(config: gan_loop.GANConfig) -> str:
+  seed = (f'seed{config.seed}' if config.lr_decay == 'constant'
+          else f'{config.lr_decay}_seed{config.seed}')
   if config.model == 'ali':
-    return f'runs/ali/{config.dataset}_{config.ali_loss}_seed{config.seed}'
+    return f'runs/ali/{config.dataset}_{config.ali_loss}_{seed}'
   if config.model == 'aae':
-    return (f'runs/aae/{config.dataset}_lambda{config.recon_lambda:g}_'
-            f'seed{config.seed}')
+    return f'runs/aae/{config.dataset}_lambda{config.recon_lambda:g}_{seed}'
   schedule = config.preset if config.preset != 'custom' else config.anchor
-  return (f'runs/gan/{config.dataset}_{schedule}_lambda{config.reg_lambda:g}_'
-          f'seed{config.seed}')
+  return f'runs/gan/{config.dataset}_{schedule}_lambda{config.reg_lambda:g}_{seed}'
 
 
 # The scores printed at the end, in this order, where the run has them.

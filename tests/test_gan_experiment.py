@@ -9,6 +9,7 @@ from absl.testing import absltest
 from absl.testing import parameterized
 import chex
 import flax
+import jax
 import numpy as np
 
 from tests import shared_data
@@ -89,6 +90,49 @@ class TrainAndEvaluateTest(absltest.TestCase):
     chex.assert_tree_all_finite(state.d_params)
 
 
+class LearningRateDecayTest(parameterized.TestCase):
+
+  def test_constant(self):
+    self.assertEqual(gan_loop.learning_rates(TINY), (TINY.g_lr, TINY.d_lr))
+
+  @parameterized.named_parameters(
+      # (model, preset): G (or E/G) and D updates per stage.
+      ('gan', 'gan', 'custom', 1, 1),
+      ('gan_exp2', 'gan', 'exp2', 10, 5),
+      ('ali', 'ali', 'custom', 1, 1),
+  )
+  def test_cosine_spans_every_update_of_the_run(self, model, preset, g_per, d_per):
+    config = dataclasses.replace(
+        gan_loop.default_config('ring8', preset, model), steps=300,
+        g_lr=3e-4, d_lr=1e-3, d_steps=d_per, lr_decay='cosine')
+    g_schedule, d_schedule = gan_loop.learning_rates(config)
+    for schedule, lr, updates in ((g_schedule, 3e-4, 300 * g_per),
+                                  (d_schedule, 1e-3, 300 * d_per)):
+      np.testing.assert_allclose(
+          [float(schedule(n)) for n in (0, updates // 2, updates)],
+          [lr, lr / 2, 0.0], rtol=1e-6, atol=1e-12)
+
+  def test_cosine_run_ends_at_zero_and_keeps_its_steps(self):
+    config = dataclasses.replace(TINY, lr_decay='cosine')
+    workdir = self.create_tempdir().full_path
+    gan_loop.train_and_evaluate(config, workdir)
+    ckpt = gan_loop.checkpoint.Checkpointer(workdir)
+    state = ckpt.restore(gan_loop.create_state(config))
+    ckpt.close()
+    g_schedule, _ = gan_loop.learning_rates(config)
+    counts = [int(c) for c in jax.tree.leaves(state.g_opt_state)
+              if np.ndim(c) == 0 and np.issubdtype(np.asarray(c).dtype, np.integer)]
+    self.assertNotEmpty(counts)
+    self.assertEqual(set(counts), {config.steps})  # One G update per stage.
+    self.assertEqual(float(g_schedule(config.steps)), 0.0)
+    # The decay is laid over `steps`: a resumed run may not change them.
+    with self.assertRaisesRegex(gan_loop.ConfigError, 'steps=4'):
+      gan_loop.train_and_evaluate(dataclasses.replace(config, steps=8), workdir)
+    with self.assertRaisesRegex(gan_loop.ConfigError, 'unknown lr_decay'):
+      gan_loop.train_and_evaluate(dataclasses.replace(TINY, lr_decay='linear'),
+                                  self.create_tempdir().full_path)
+
+
 def _run_cli(*flags, env=None):
   return subprocess.run(
       [sys.executable, '-m', 'experiments.gan', *flags], cwd=REPO,
@@ -122,6 +166,7 @@ class CommandLineTest(parameterized.TestCase):
       ('negative_steps', ['--steps=-5'], 'steps must be >= 1'),
       ('zero_batch', ['--batch_size=0'], 'batch_size must be >= 1'),
       ('zero_g_repeats', ['--g_repeats=0'], 'g_repeats must be >= 1'),
+      ('unknown_lr_decay', ['--lr_decay=linear'], 'lr_decay'),
   )
   def test_bad_flag(self, flags, message):
     workdir = self.create_tempdir().full_path

@@ -94,6 +94,10 @@ class GANConfig:
   (:func:`default_config` sets λ of eq. 26 to 0 for them). For those only
   ``d_steps`` and ``batch_norm`` of the schedule flags apply; ``ali_loss``,
   ``gaussian_encoder``, ``gaussian_generator`` and ``recon_lambda`` are theirs.
+
+  ``lr_decay``: ``'constant'`` keeps ``g_lr`` and ``d_lr`` throughout;
+  ``'cosine'`` takes each down to 0 along a half cosine over the run's
+  ``steps`` stages (:func:`learning_rates`).
   """
   model: str = 'gan'
   dataset: str = 'ring8'
@@ -108,6 +112,7 @@ class GANConfig:
   d_lr: float = 1e-3
   beta1: float = 0.5
   beta2: float = 0.999
+  lr_decay: str = 'constant'
   latent_dim: int = 2
   batch_norm: bool = True
   g_hidden: int = 400
@@ -153,6 +158,15 @@ class GANConfig:
 
 # Fields that may change when a run is resumed: they do not change what is trained.
 RESUMABLE_FIELDS = ('steps', 'eval_every', 'checkpoint_every')
+
+LR_DECAYS = ('constant', 'cosine')
+
+
+def resumable_fields(config: GANConfig) -> tuple[str, ...]:
+  """:data:`RESUMABLE_FIELDS`, less ``steps`` where the learning rate decays over them."""
+  if config.lr_decay == 'constant':
+    return RESUMABLE_FIELDS
+  return tuple(f for f in RESUMABLE_FIELDS if f != 'steps')
 
 # Generated samples per evaluation on image datasets: the stacked-MNIST protocol's
 # 26,000; the MNIST test set's size for FD; elsewhere no metric, only the grid.
@@ -224,6 +238,9 @@ def validate(config: GANConfig, workdir: str,
   for name in ('beta1', 'beta2'):
     if not 0 <= getattr(config, name) < 1:
       raise ConfigError(f'{name} must be in [0, 1), got {getattr(config, name)}')
+  if config.lr_decay not in LR_DECAYS:
+    raise ConfigError(f'unknown lr_decay {config.lr_decay!r}; choose one of '
+                      f'{", ".join(LR_DECAYS)}')
   try:
     os.makedirs(workdir, exist_ok=True)
     probe = os.path.join(workdir, '.write_test')
@@ -233,13 +250,34 @@ def validate(config: GANConfig, workdir: str,
   except OSError as e:
     raise ConfigError(f'workdir {workdir} is not writable: {e.strerror}') from None
   try:
-    checkpoint.check_compatible(config, workdir, RESUMABLE_FIELDS)
+    checkpoint.check_compatible(config, workdir, resumable_fields(config))
   except checkpoint.IncompatibleCheckpointError as e:
     raise ConfigError(str(e)) from None
 
 
+def learning_rates(config: GANConfig) -> tuple[optax.ScalarOrSchedule,
+                                               optax.ScalarOrSchedule]:
+  """The (G or E/G, D) Adam learning rates: numbers, or schedules over updates.
+
+  A stage makes ``g_steps × g_repeats`` G updates (AAE and ALI: one E/G
+  update) and ``d_steps`` D updates, so a decay over ``steps`` stages spans
+  that many updates of each optimiser.
+  """
+  g_updates = config.g_steps * config.g_repeats if config.model == 'gan' else 1
+  return (_learning_rate(config.g_lr, config.lr_decay, config.steps * g_updates),
+          _learning_rate(config.d_lr, config.lr_decay, config.steps * config.d_steps))
+
+
 @functools.cache
-def _adam(lr: float, beta1: float, beta2: float) -> optax.GradientTransformation:
+def _learning_rate(lr: float, decay: str, updates: int) -> optax.ScalarOrSchedule:
+  if decay == 'constant':
+    return lr
+  return optax.cosine_decay_schedule(lr, updates)
+
+
+@functools.cache
+def _adam(lr: optax.ScalarOrSchedule, beta1: float,
+          beta2: float) -> optax.GradientTransformation:
   # One object per setting: the optimiser is static state structure, so equal
   # configs must give equal structures or every run would compile anew.
   return optax.adam(lr, beta1, beta2)
@@ -267,8 +305,9 @@ def create_state(config: GANConfig, fast_layers: bool = True):
                                         depth=config.d_depth,
                                         pieces=config.d_pieces)
     data_shape = (2,)
-  g_tx = _adam(config.g_lr, config.beta1, config.beta2)
-  d_tx = _adam(config.d_lr, config.beta1, config.beta2)
+  g_lr, d_lr = learning_rates(config)
+  g_tx = _adam(g_lr, config.beta1, config.beta2)
+  d_tx = _adam(d_lr, config.beta1, config.beta2)
   rng = jax.random.PRNGKey(config.seed)
   latent_shape = (config.latent_dim,)
   if config.model == 'gan':

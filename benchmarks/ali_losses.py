@@ -159,7 +159,8 @@ def markdown(results: dict) -> str:
     if dataset in PUBLISHED_ALI:
       modes, hq, kl = PUBLISHED_ALI[dataset]
       lines.append(f'| published ALI (PacGAN Table 1) | {modes} | {hq} | {kl} | — |')
-    lines += ['', verdict(dataset, rows), beats_published(dataset, rows), '']
+    lines += ['', *filter(None, [verdict(dataset, rows),
+                                 beats_published(dataset, rows)]), '']
   return '\n'.join(lines)
 
 

@@ -168,6 +168,7 @@ def resumable_fields(config: GANConfig) -> tuple[str, ...]:
     return RESUMABLE_FIELDS
   return tuple(f for f in RESUMABLE_FIELDS if f != 'steps')
 
+
 # Generated samples per evaluation on image datasets: the stacked-MNIST protocol's
 # 26,000; the MNIST test set's size for FD; elsewhere no metric, only the grid.
 _IMAGE_EVAL_SAMPLES = {'mnist': 10_000, 'stacked_mnist':

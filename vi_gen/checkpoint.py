@@ -54,6 +54,14 @@ def config_path(workdir: str) -> str:
   return os.path.join(workdir, 'config.json')
 
 
+def resumable(fields: Iterable[str], *, steps_scheduled: bool) -> tuple[str, ...]:
+  """``fields``, less ``steps`` where a learning-rate schedule is laid over them.
+
+  A schedule stretched over ``steps`` would change mid-run if they changed.
+  """
+  return tuple(f for f in fields if not (steps_scheduled and f == 'steps'))
+
+
 def check_compatible(config: Any, workdir: str,
                      mutable_fields: Iterable[str]) -> None:
   """Raises if ``workdir`` was made by a config that differs outside ``mutable_fields``.

@@ -162,13 +162,6 @@ RESUMABLE_FIELDS = ('steps', 'eval_every', 'checkpoint_every')
 LR_DECAYS = ('constant', 'cosine')
 
 
-def resumable_fields(config: GANConfig) -> tuple[str, ...]:
-  """:data:`RESUMABLE_FIELDS`, less ``steps`` where the learning rate decays over them."""
-  if config.lr_decay == 'constant':
-    return RESUMABLE_FIELDS
-  return tuple(f for f in RESUMABLE_FIELDS if f != 'steps')
-
-
 # Generated samples per evaluation on image datasets: the stacked-MNIST protocol's
 # 26,000; the MNIST test set's size for FD; elsewhere no metric, only the grid.
 _IMAGE_EVAL_SAMPLES = {'mnist': 10_000, 'stacked_mnist':
@@ -251,7 +244,8 @@ def validate(config: GANConfig, workdir: str,
   except OSError as e:
     raise ConfigError(f'workdir {workdir} is not writable: {e.strerror}') from None
   try:
-    checkpoint.check_compatible(config, workdir, resumable_fields(config))
+    checkpoint.check_compatible(config, workdir, checkpoint.resumable(
+        RESUMABLE_FIELDS, steps_scheduled=config.lr_decay != 'constant'))
   except checkpoint.IncompatibleCheckpointError as e:
     raise ConfigError(str(e)) from None
 

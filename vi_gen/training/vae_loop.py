@@ -89,13 +89,6 @@ def learning_rate_schedule(config: VAEConfig) -> optax.Schedule:
       config.learning_rate, {int(round(e)): 10 ** (-1 / 7) for e in ends})
 
 
-def resumable_fields(config: VAEConfig) -> tuple[str, ...]:
-  """Fields a resumed run may change; not ``steps`` where the schedule uses it."""
-  if config.lr_schedule == 'constant':
-    return RESUMABLE_FIELDS
-  return tuple(f for f in RESUMABLE_FIELDS if f != 'steps')
-
-
 def validate(config: VAEConfig, workdir: str, mesh) -> None:
   if config.dataset not in image_data.DATASETS:
     raise ConfigError(f'unknown dataset {config.dataset!r}')
@@ -116,7 +109,8 @@ def validate(config: VAEConfig, workdir: str, mesh) -> None:
     parallel.check_batch_size(config.eval_batch, mesh, 'eval_batch')
     vae_models.make_vae(config.architecture, (28, 28, 1), likelihood=config.likelihood)
     os.makedirs(workdir, exist_ok=True)
-    checkpoint.check_compatible(config, workdir, resumable_fields(config))
+    checkpoint.check_compatible(config, workdir, checkpoint.resumable(
+        RESUMABLE_FIELDS, steps_scheduled=config.lr_schedule != 'constant'))
   except (ValueError, OSError) as e:
     raise ConfigError(str(e)) from None
 

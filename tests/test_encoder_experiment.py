@@ -91,6 +91,11 @@ class EncoderExperimentTest(parameterized.TestCase):
     with self.assertRaisesRegex(gan_loop.ConfigError, 'eq. 26 is for the GAN'):
       gan_loop.train_and_evaluate(_config('ali', 'ring8', reg_lambda=1.0),
                                   self.create_tempdir().full_path)
+    for field in (dict(g_steps=2), dict(g_repeats=3), dict(anchor='stage')):
+      with self.subTest(**field), self.assertRaisesRegex(
+          gan_loop.ConfigError, 'one encoder/generator update per stage'):
+        gan_loop.train_and_evaluate(_config('aae', 'ring8', **field),
+                                    self.create_tempdir().full_path)
     with self.assertRaisesRegex(gan_loop.ConfigError, 'unknown ALI loss'):
       gan_loop.train_and_evaluate(_config('ali', 'ring8', ali_loss='wasserstein'),
                                   self.create_tempdir().full_path)

@@ -92,7 +92,9 @@ class GANConfig:
   joint discriminator instead (:mod:`vi_gen.training.encoder_stage`), with the
   same networks for G, the same data, budget and metrics, plus the encoder's
   (:func:`default_config` sets λ of eq. 26 to 0 for them). For those only
-  ``d_steps`` and ``batch_norm`` of the schedule flags apply; ``ali_loss``,
+  ``d_steps`` and ``batch_norm`` of the schedule flags apply (:func:`validate`
+  refuses an ``anchor``, ``g_steps`` or ``g_repeats`` other than the
+  preset's); ``ali_loss``,
   ``gaussian_encoder``, ``gaussian_generator`` and ``recon_lambda`` are theirs.
 
   ``lr_decay``: ``'constant'`` keeps ``g_lr`` and ``d_lr`` throughout;
@@ -205,10 +207,19 @@ def validate(config: GANConfig, workdir: str,
   ``mesh`` is the data-parallel mesh the run will use (default: all devices);
   the batch must split evenly over it.
   """
-  default_config(config.dataset, config.preset, config.model)  # all known
+  defaults = default_config(config.dataset, config.preset, config.model)  # all known
   if config.model != 'gan' and config.reg_lambda != 0:
     raise ConfigError(f'reg_lambda={config.reg_lambda:g}: the regulariser of eq. 26 '
                       f'is for the GAN; use --reg_lambda=0 with model {config.model}')
+  if config.model != 'gan':
+    # AAE and ALI make one E/G update per stage with no anchor: these GAN
+    # schedule fields would be recorded but do nothing, so they are refused.
+    for name in ('anchor', 'g_steps', 'g_repeats'):
+      if getattr(config, name) != getattr(defaults, name):
+        raise ConfigError(
+            f'{name}={getattr(config, name)}: {config.model} makes one '
+            f'encoder/generator update per stage; of the schedule flags only '
+            f'd_steps and batch_norm apply')
   try:
     config.schedule  # pylint: disable=pointless-statement
   except ValueError as e:

@@ -36,7 +36,7 @@ class EightFakeDevicesTest(absltest.TestCase):
     env = dict(os.environ, JAX_PLATFORMS='cpu',
                XLA_FLAGS=f'{os.environ.get("XLA_FLAGS", "")} {FAKE_DEVICES_FLAG}')
     result = subprocess.run(
-        [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+        [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-n', '0',
          f'{__file__}::DataParallelTest'],
         env=env, capture_output=True, text=True, check=False)
     print(result.stdout[-4000:])

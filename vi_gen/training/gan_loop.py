@@ -208,10 +208,10 @@ def validate(config: GANConfig, workdir: str,
   the batch must split evenly over it.
   """
   defaults = default_config(config.dataset, config.preset, config.model)  # all known
-  if config.model != 'gan' and config.reg_lambda != 0:
-    raise ConfigError(f'reg_lambda={config.reg_lambda:g}: the regulariser of eq. 26 '
-                      f'is for the GAN; use --reg_lambda=0 with model {config.model}')
   if config.model != 'gan':
+    if config.reg_lambda != 0:
+      raise ConfigError(f'reg_lambda={config.reg_lambda:g}: the regulariser of eq. 26 '
+                        f'is for the GAN; use --reg_lambda=0 with model {config.model}')
     # AAE and ALI make one E/G update per stage with no anchor: these GAN
     # schedule fields would be recorded but do nothing, so they are refused.
     for name in ('anchor', 'g_steps', 'g_repeats'):

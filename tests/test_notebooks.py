@@ -54,17 +54,15 @@ class ColabTPUNotebookTest(absltest.TestCase):
     runs_2d = namespace['runs_2d']
     self.assertEqual(set(runs_2d), {(lam, seed) for lam in namespace['LAMBDAS']
                                     for seed in (0, 1)})
-    for workdir, final in runs_2d.values():
+    configs = {}
+    for key, (workdir, final) in runs_2d.items():
       self.assertEqual(final['step'], 2)
       self.assertTrue(np.isfinite([final['modes'], final['hq'],
                                    final['reverse_kl']]).all())
       with open(os.path.join(workdir, 'config.json')) as f:
-        self.assertEqual(json.load(f)['g_hidden'], 8)
+        configs[key] = json.load(f)
+      self.assertEqual(configs[key]['g_hidden'], 8)
     # The arms differ in λ and nothing else.
-    configs = {}
-    for (lam, seed), (workdir, _) in runs_2d.items():
-      with open(os.path.join(workdir, 'config.json')) as f:
-        configs[lam, seed] = json.load(f)
     self.assertEqual(configs[namespace['LAMBDAS'][1], 0]['reg_lambda'],
                      namespace['LAMBDAS'][1])
     self.assertEqual({**configs[namespace['LAMBDAS'][0], 0], 'reg_lambda': None},

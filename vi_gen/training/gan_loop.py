@@ -93,9 +93,9 @@ class GANConfig:
   same networks for G, the same data, budget and metrics, plus the encoder's
   (:func:`default_config` sets λ of eq. 26 to 0 for them). For those only
   ``d_steps`` and ``batch_norm`` of the schedule flags apply (:func:`validate`
-  refuses an ``anchor``, ``g_steps`` or ``g_repeats`` other than the
-  preset's); ``ali_loss``,
-  ``gaussian_encoder``, ``gaussian_generator`` and ``recon_lambda`` are theirs.
+  refuses an ``anchor``, ``g_steps`` or ``g_repeats`` other than the preset's);
+  ``ali_loss``, ``gaussian_encoder``, ``gaussian_generator`` and
+  ``recon_lambda`` are theirs.
 
   ``lr_decay``: ``'constant'`` keeps ``g_lr`` and ``d_lr`` throughout;
   ``'cosine'`` takes each down to 0 along a half cosine over the run's

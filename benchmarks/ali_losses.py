@@ -3,6 +3,8 @@ r"""ALI's three generator/encoder losses over seeds: is the paper's eq. 41 as go
     python -m benchmarks.ali_losses                                  # ring8, grid25, mnist; 5 seeds
     python -m benchmarks.ali_losses --datasets=ring8 --seeds=2 --steps_2d=500   # a quick look
     python -m benchmarks.ali_losses --datasets=ring8,grid25 --lr_decay=cosine --steps_2d=12000
+    python -m benchmarks.ali_losses --datasets=ring8 --losses=nonsaturating \
+        --lr_decay=cosine --lr_2d=3e-4 --steps_2d=48000      # ~20 min per run
 
 The paper (arXiv 1807.05936, after eq. 43) reports, without figures, that its
 VI-derived loss (eq. 41: −log D on both pairs) trains ALI as well as, or
@@ -25,12 +27,15 @@ equal, for ``--seeds`` seeds per cell, and reports mean ± standard error:
   as x. Budget: ``--steps_mnist`` stages (default 1,000).
 
 ``--lr_decay=cosine`` takes both learning rates to 0 over each run
-(``GANConfig.lr_decay``); its runs and results are kept apart from the
-constant-rate ones (``*_cosine``). For the 2D mixtures the table also says
-which losses beat the published ALI row on all three of its scores.
+(``GANConfig.lr_decay``); ``--lr_2d`` sets both 2D learning rates. Runs and
+results with either are kept apart from the default ones by a suffix:
+``_cosine``, then ``_lr<rate>``, then (decayed runs only, whose schedule
+follows their length) ``_steps<steps_2d>`` when that is not 4,000. For the 2D
+mixtures the table also says which losses beat the published ALI row on all
+three of its scores.
 
-Runs go to ``--workdir/<dataset>_<loss>_seed<N>``; re-running reuses finished
-runs. Results: stdout and ``--out_dir/ali_losses.{md,json}``.
+Runs go to ``--workdir/<dataset>_<loss><suffix>_seed<N>``; re-running reuses
+finished runs. Results: stdout and ``--out_dir/ali_losses<suffix>.{md,json}``.
 """
 
 import dataclasses
@@ -55,6 +60,9 @@ _STEPS_MNIST = flags.DEFINE_integer('steps_mnist', 1000, 'Stages per MNIST run.'
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/benchmarks/ali_losses',
                                'Where the runs go.')
 _OUT_DIR = flags.DEFINE_string('out_dir', 'benchmarks/results', 'Output directory.')
+_LR_2D = flags.DEFINE_float(
+    'lr_2d', None, 'Adam learning rate of E/G and of D for the 2D runs '
+    '(default: the 2D default of experiments.ali, 1e-3).')
 _LR_DECAY = flags.DEFINE_enum('lr_decay', 'constant', list(gan_loop.LR_DECAYS),
                               'Learning-rate decay of every run.')
 _MANUAL_DIR = flags.DEFINE_string(
@@ -70,8 +78,20 @@ SCORES = {'2d': ('modes', 'hq', 'reverse_kl', 'recon_same_mode'),
 PRIMARY = {'2d': ('reverse_kl', False), 'mnist': ('fd', False)}
 
 
-def _suffix() -> str:
-  return '' if _LR_DECAY.value == 'constant' else f'_{_LR_DECAY.value}'
+def _suffix(family: str = '2d') -> str:
+  """What sets these runs apart from the default ones, for run and result names.
+
+  The MNIST runs' names carry only the decay, since ``--lr_2d`` and
+  ``--steps_2d`` do not change them.
+  """
+  suffix = '' if _LR_DECAY.value == 'constant' else f'_{_LR_DECAY.value}'
+  if family == '2d':
+    if _LR_2D.value is not None:
+      suffix += f'_lr{_LR_2D.value:g}'
+    if _STEPS_2D.value != 4000 and _LR_DECAY.value != 'constant':
+      # A decayed rate follows the run's length: another length is another run.
+      suffix += f'_steps{_STEPS_2D.value}'
+  return suffix
 
 
 def _family(dataset: str) -> str:
@@ -84,7 +104,11 @@ def run_one(dataset: str, loss: str, seed: int) -> dict:
   config = dataclasses.replace(config, ali_loss=loss, seed=seed, steps=steps,
                                eval_every=steps, checkpoint_every=steps,
                                lr_decay=_LR_DECAY.value)
-  workdir = os.path.join(_WORKDIR.value, f'{dataset}_{loss}{_suffix()}_seed{seed}')
+  family = _family(dataset)
+  if family == '2d' and _LR_2D.value is not None:
+    config = dataclasses.replace(config, g_lr=_LR_2D.value, d_lr=_LR_2D.value)
+  workdir = os.path.join(_WORKDIR.value,
+                         f'{dataset}_{loss}{_suffix(family)}_seed{seed}')
   start = time.perf_counter()
   final = gan_loop.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
   if final is None or final['step'] != steps:
@@ -142,8 +166,12 @@ def markdown(results: dict) -> str:
     budgets.append(f'{_STEPS_MNIST.value} stages (MNIST, batch 64)')
   decay = ('' if _LR_DECAY.value == 'constant'
            else f', learning rates decayed to 0 ({_LR_DECAY.value})')
+  if _LR_2D.value is not None:
+    decay += f', 2D learning rate {_LR_2D.value:g}'
+
   command = (f'python -m benchmarks.ali_losses --datasets={",".join(results)}'
              + ('' if _LR_DECAY.value == 'constant' else f' --lr_decay={_LR_DECAY.value}')
+             + ('' if _LR_2D.value is None else f' --lr_2d={_LR_2D.value:g}')
              + (f' --steps_2d={_STEPS_2D.value}' if _STEPS_2D.value != 4000 else '')
              + (f' --steps_mnist={_STEPS_MNIST.value}' if _STEPS_MNIST.value != 1000 else '')
              + (f' --seeds={_SEEDS.value}' if _SEEDS.value != 5 else ''))
@@ -183,7 +211,7 @@ def main(argv):
   print(text)
   stats.write_results(_OUT_DIR.value, 'ali_losses' + _suffix(), text,
                       {'steps_2d': _STEPS_2D.value, 'steps_mnist': _STEPS_MNIST.value,
-                       'lr_decay': _LR_DECAY.value,
+                       'lr_decay': _LR_DECAY.value, 'lr_2d': _LR_2D.value,
                        'seeds': _SEEDS.value, 'summary': results, 'runs': raw})
 
 

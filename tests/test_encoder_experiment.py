@@ -122,6 +122,28 @@ class CommandLineTest(parameterized.TestCase):
     with open(os.path.join(workdir, 'config.json')) as f:
       self.assertEqual(json.load(f)['ali_loss'], 'nonsaturating')
 
+  def test_ali_losses_benchmark_keeps_a_learning_rate_apart(self):
+    # A decayed run at another rate and length is its own run and result file:
+    # it must neither resume the default runs nor overwrite their results.
+    workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
+    result = self._run('benchmarks.ali_losses', '--datasets=ring8',
+                       '--losses=nonsaturating', '--seeds=1', '--steps_2d=2',
+                       '--lr_decay=cosine', '--lr_2d=3e-4',
+                       f'--workdir={workdir}', f'--out_dir={out_dir}')
+    self.assertEqual(result.returncode, 0, result.stderr)
+    suffix = '_cosine_lr0.0003_steps2'
+    self.assertEqual(os.listdir(workdir), [f'ring8_nonsaturating{suffix}_seed0'])
+    with open(os.path.join(workdir, os.listdir(workdir)[0], 'config.json')) as f:
+      config = json.load(f)
+    self.assertEqual((config['g_lr'], config['d_lr'], config['steps'],
+                      config['lr_decay']), (3e-4, 3e-4, 2, 'cosine'))
+    with open(os.path.join(out_dir, f'ali_losses{suffix}.json')) as f:
+      results = json.load(f)
+    self.assertEqual(results['lr_2d'], 3e-4)
+    self.assertTrue(np.isfinite(results['summary']['ring8']['nonsaturating']['hq']))
+    with open(os.path.join(out_dir, f'ali_losses{suffix}.md')) as f:
+      self.assertIn('--lr_2d=0.0003 --steps_2d=2 --seeds=1', f.read())
+
   @parameterized.parameters(
       ('experiments.ali', ['--ali_loss=hinge'], 'ali_loss'),
       ('experiments.aae', ['--recon_lambda=-1'],

@@ -5,6 +5,8 @@ r"""ALI's three generator/encoder losses over seeds: is the paper's eq. 41 as go
     python -m benchmarks.ali_losses --datasets=ring8,grid25 --lr_decay=cosine --steps_2d=12000
     python -m benchmarks.ali_losses --datasets=ring8 --losses=nonsaturating \
         --lr_decay=cosine --lr_2d=3e-4 --steps_2d=48000      # ~20 min per run
+    python -m benchmarks.ali_losses --datasets=grid25 --losses=nonsaturating \
+        --ali_networks=pacgan --lr_decay=cosine --lr_2d=3e-4 --steps_2d=40000
 
 The paper (arXiv 1807.05936, after eq. 43) reports, without figures, that its
 VI-derived loss (eq. 41: −log D on both pairs) trains ALI as well as, or
@@ -27,12 +29,13 @@ equal, for ``--seeds`` seeds per cell, and reports mean ± standard error:
   as x. Budget: ``--steps_mnist`` stages (default 1,000).
 
 ``--lr_decay=cosine`` takes both learning rates to 0 over each run
-(``GANConfig.lr_decay``); ``--lr_2d`` sets both 2D learning rates. Runs and
-results with either are kept apart from the default ones by a suffix:
-``_cosine``, then ``_lr<rate>``, then (decayed runs only, whose schedule
-follows their length) ``_steps<steps_2d>`` when that is not 4,000. For the 2D
-mixtures the table also says which losses beat the published ALI row on all
-three of its scores.
+(``GANConfig.lr_decay``); ``--lr_2d`` sets both 2D learning rates;
+``--ali_networks=pacgan`` trains the 2D runs with PacGAN's ALI networks
+(``GANConfig.ali_networks``). Runs and results with any of these are kept
+apart from the default ones by a suffix: ``_cosine``, then ``_pacgan``, then
+``_lr<rate>``, then (decayed runs only, whose schedule follows their length)
+``_steps<steps_2d>`` when that is not 4,000. For the 2D mixtures the table
+also says which losses beat the published ALI row on all three of its scores.
 
 Runs go to ``--workdir/<dataset>_<loss><suffix>_seed<N>``; re-running reuses
 finished runs. Results: stdout and ``--out_dir/ali_losses<suffix>.{md,json}``.
@@ -63,6 +66,9 @@ _OUT_DIR = flags.DEFINE_string('out_dir', 'benchmarks/results', 'Output director
 _LR_2D = flags.DEFINE_float(
     'lr_2d', None, 'Adam learning rate of E/G and of D for the 2D runs '
     '(default: the 2D default of experiments.ali, 1e-3).')
+_ALI_NETWORKS = flags.DEFINE_enum(
+    'ali_networks', 'embedded', list(gan_loop.ALI_NETWORKS),
+    '2D encoder and joint D (experiments.ali --ali_networks).')
 _LR_DECAY = flags.DEFINE_enum('lr_decay', 'constant', list(gan_loop.LR_DECAYS),
                               'Learning-rate decay of every run.')
 _MANUAL_DIR = flags.DEFINE_string(
@@ -86,6 +92,8 @@ def _suffix(family: str = '2d') -> str:
   """
   suffix = '' if _LR_DECAY.value == 'constant' else f'_{_LR_DECAY.value}'
   if family == '2d':
+    if _ALI_NETWORKS.value != 'embedded':
+      suffix += f'_{_ALI_NETWORKS.value}'
     if _LR_2D.value is not None:
       suffix += f'_lr{_LR_2D.value:g}'
     if _STEPS_2D.value != 4000 and _LR_DECAY.value != 'constant':
@@ -105,6 +113,8 @@ def run_one(dataset: str, loss: str, seed: int) -> dict:
                                eval_every=steps, checkpoint_every=steps,
                                lr_decay=_LR_DECAY.value)
   family = _family(dataset)
+  if family == '2d':
+    config = dataclasses.replace(config, ali_networks=_ALI_NETWORKS.value)
   if family == '2d' and _LR_2D.value is not None:
     config = dataclasses.replace(config, g_lr=_LR_2D.value, d_lr=_LR_2D.value)
   workdir = os.path.join(_WORKDIR.value,
@@ -168,9 +178,13 @@ def markdown(results: dict) -> str:
            else f', learning rates decayed to 0 ({_LR_DECAY.value})')
   if _LR_2D.value is not None:
     decay += f', 2D learning rate {_LR_2D.value:g}'
+  if _ALI_NETWORKS.value != 'embedded':
+    decay += f', 2D networks: {_ALI_NETWORKS.value}'
 
   command = (f'python -m benchmarks.ali_losses --datasets={",".join(results)}'
              + ('' if _LR_DECAY.value == 'constant' else f' --lr_decay={_LR_DECAY.value}')
+             + ('' if _ALI_NETWORKS.value == 'embedded'
+                else f' --ali_networks={_ALI_NETWORKS.value}')
              + ('' if _LR_2D.value is None else f' --lr_2d={_LR_2D.value:g}')
              + (f' --steps_2d={_STEPS_2D.value}' if _STEPS_2D.value != 4000 else '')
              + (f' --steps_mnist={_STEPS_MNIST.value}' if _STEPS_MNIST.value != 1000 else '')
@@ -212,6 +226,7 @@ def main(argv):
   stats.write_results(_OUT_DIR.value, 'ali_losses' + _suffix(), text,
                       {'steps_2d': _STEPS_2D.value, 'steps_mnist': _STEPS_MNIST.value,
                        'lr_decay': _LR_DECAY.value, 'lr_2d': _LR_2D.value,
+                       'ali_networks': _ALI_NETWORKS.value,
                        'seeds': _SEEDS.value, 'summary': results, 'runs': raw})
 
 

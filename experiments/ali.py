@@ -3,6 +3,8 @@ r"""ALI / BiGAN (eqs. 35–43) with the paper's E/G loss or a standard one.
     python -m experiments.ali                                   # ring8, eq. 41 (the paper's)
     python -m experiments.ali --ali_loss=nonsaturating          # eq. 43; minimax: eq. 42
     python -m experiments.ali --dataset=grid25 --gaussian_encoder --gaussian_generator
+    python -m experiments.ali --dataset=grid25 --ali_loss=nonsaturating --ali_networks=pacgan \
+        --lr_decay=cosine --g_lr=3e-4 --d_lr=3e-4 --steps=40000   # PacGAN's ALI networks
     TFDS_MANUAL_DIR=../shared/data/tfds/downloads/manual python -m experiments.ali --dataset=mnist
 
 An encoder E(x) and a generator G(z) are trained together against a joint
@@ -10,7 +12,9 @@ discriminator D(x, z) = p(encoder pair | x, z) (eq. 38). The E/G loss is
 ``--ali_loss``: ``vi`` (eq. 41, the paper's: −log D on both pairs), ``minimax``
 (eq. 42) or ``nonsaturating`` (eq. 43). ``--gaussian_encoder`` and
 ``--gaussian_generator`` add learned per-dimension Gaussian noise,
-reparameterised.
+reparameterised. ``--ali_networks=pacgan`` (2D) swaps our encoder and joint D
+for those of PacGAN's 2D ALI runs, behind the published ALI rows: E(x, ε) with
+input noise and two hidden layers, and a D on the raw [x, z].
 
 Every flag of ``experiments.gan`` applies with the same meaning and defaults
 (G, data, budget; of the schedule flags only --d_steps and --batch_norm), and so
@@ -27,6 +31,7 @@ from absl import flags
 
 from experiments import gan
 from vi_gen.losses import ali as ali_losses
+from vi_gen.training import gan_loop
 
 _ALI_LOSS = flags.DEFINE_enum(
     'ali_loss', 'vi', list(ali_losses.GENERATOR_LOSSES),
@@ -35,12 +40,18 @@ _GAUSSIAN_ENCODER = flags.DEFINE_boolean(
     'gaussian_encoder', False, 'E(x) + σ ⊙ ε with a learned σ, reparameterised.')
 _GAUSSIAN_GENERATOR = flags.DEFINE_boolean(
     'gaussian_generator', False, 'G(z) + σ ⊙ ε with a learned σ, reparameterised.')
+_ALI_NETWORKS = flags.DEFINE_enum(
+    'ali_networks', 'embedded', list(gan_loop.ALI_NETWORKS),
+    '2D encoder and joint D: embedded (E: the generator\'s MLP; D embeds x and z, '
+    'then joins them) or pacgan (PacGAN\'s 2D ALI: E(x, ε) with two hidden '
+    'layers, D on the raw [x, z]).')
 
 
 def main(argv):
   gan.run(argv, 'experiments.ali', 'ali', ali_loss=_ALI_LOSS.value,
           gaussian_encoder=_GAUSSIAN_ENCODER.value,
-          gaussian_generator=_GAUSSIAN_GENERATOR.value)
+          gaussian_generator=_GAUSSIAN_GENERATOR.value,
+          ali_networks=_ALI_NETWORKS.value)
 
 
 if __name__ == '__main__':

@@ -97,7 +97,8 @@ def default_workdir(config: gan_loop.GANConfig) -> str:
   seed = (f'seed{config.seed}' if config.lr_decay == 'constant'
           else f'{config.lr_decay}_seed{config.seed}')
   if config.model == 'ali':
-    return f'runs/ali/{config.dataset}_{config.ali_loss}_{seed}'
+    networks = '' if config.ali_networks == 'embedded' else f'_{config.ali_networks}'
+    return f'runs/ali/{config.dataset}_{config.ali_loss}{networks}_{seed}'
   if config.model == 'aae':
     return f'runs/aae/{config.dataset}_lambda{config.recon_lambda:g}_{seed}'
   schedule = config.preset if config.preset != 'custom' else config.anchor

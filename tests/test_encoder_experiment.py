@@ -40,6 +40,8 @@ class EncoderExperimentTest(parameterized.TestCase):
   @parameterized.parameters(('ali', {'ali_loss': 'vi'}),
                             ('ali', {'ali_loss': 'minimax', 'gaussian_encoder': True,
                                      'gaussian_generator': True}),
+                            ('ali', {'ali_loss': 'nonsaturating',
+                                     'ali_networks': 'pacgan'}),
                             ('aae', {}))
   def test_2d_writes_mode_and_encoder_metrics(self, model, fields):
     workdir = self.create_tempdir().full_path
@@ -102,6 +104,17 @@ class EncoderExperimentTest(parameterized.TestCase):
     with self.assertRaisesRegex(gan_loop.ConfigError, 'unknown model'):
       gan_loop.default_config('ring8', model='vae')
 
+  def test_pacgan_networks_only_for_ali_on_2d_data(self):
+    refused = [(_config('ali', 'ring8', ali_networks='pacga'), 'unknown ali_networks'),
+               (_config('aae', 'ring8', ali_networks='pacgan'), 'for ALI on 2D data'),
+               (_config('ali', 'mnist', ali_networks='pacgan'), 'for ALI on 2D data'),
+               (_config('ali', 'ring8', ali_networks='pacgan', gaussian_encoder=True),
+                'already stochastic')]
+    for config, message in refused:
+      with self.subTest(message), self.assertRaisesRegex(gan_loop.ConfigError,
+                                                         message):
+        gan_loop.train_and_evaluate(config, self.create_tempdir().full_path)
+
 
 class CommandLineTest(parameterized.TestCase):
 
@@ -122,27 +135,29 @@ class CommandLineTest(parameterized.TestCase):
     with open(os.path.join(workdir, 'config.json')) as f:
       self.assertEqual(json.load(f)['ali_loss'], 'nonsaturating')
 
-  def test_ali_losses_benchmark_keeps_a_learning_rate_apart(self):
-    # A decayed run at another rate and length is its own run and result file:
+  def test_ali_losses_benchmark_keeps_other_settings_apart(self):
+    # A decayed run with other networks, rate and length is its own run and result file:
     # it must neither resume the default runs nor overwrite their results.
     workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
     result = self._run('benchmarks.ali_losses', '--datasets=ring8',
                        '--losses=nonsaturating', '--seeds=1', '--steps_2d=2',
-                       '--lr_decay=cosine', '--lr_2d=3e-4',
+                       '--lr_decay=cosine', '--lr_2d=3e-4', '--ali_networks=pacgan',
                        f'--workdir={workdir}', f'--out_dir={out_dir}')
     self.assertEqual(result.returncode, 0, result.stderr)
-    suffix = '_cosine_lr0.0003_steps2'
+    suffix = '_cosine_pacgan_lr0.0003_steps2'
     self.assertEqual(os.listdir(workdir), [f'ring8_nonsaturating{suffix}_seed0'])
     with open(os.path.join(workdir, os.listdir(workdir)[0], 'config.json')) as f:
       config = json.load(f)
     self.assertEqual((config['g_lr'], config['d_lr'], config['steps'],
-                      config['lr_decay']), (3e-4, 3e-4, 2, 'cosine'))
+                      config['lr_decay'], config['ali_networks']),
+                     (3e-4, 3e-4, 2, 'cosine', 'pacgan'))
     with open(os.path.join(out_dir, f'ali_losses{suffix}.json')) as f:
       results = json.load(f)
     self.assertEqual(results['lr_2d'], 3e-4)
     self.assertTrue(np.isfinite(results['summary']['ring8']['nonsaturating']['hq']))
     with open(os.path.join(out_dir, f'ali_losses{suffix}.md')) as f:
-      self.assertIn('--lr_2d=0.0003 --steps_2d=2 --seeds=1', f.read())
+      self.assertIn('--ali_networks=pacgan --lr_2d=0.0003 --steps_2d=2 --seeds=1',
+                    f.read())
 
   @parameterized.parameters(
       ('experiments.ali', ['--ali_loss=hinge'], 'ali_loss'),

@@ -24,13 +24,17 @@ from vi_gen.training.state import apply_model
 BATCH = 8
 
 
-def _state(model, gaussian=False, latent_dim=2, seed=0):
+def _state(model, gaussian=False, latent_dim=2, seed=0, pacgan=False):
+  """Tiny networks; ``pacgan``: PacGAN's ALI kinds (input-noise E, raw-join D)."""
   generator = MLPGenerator(hidden=16, depth=2)
   encoder = MLPGenerator(hidden=16, depth=2, out_dim=latent_dim)
   if gaussian:
     generator, encoder = (encoders.GaussianOutput(generator),
                           encoders.GaussianOutput(encoder))
-  discriminator = (encoders.JointMaxoutDiscriminator(hidden=8, depth=2, pieces=3)
+  if pacgan:
+    encoder = encoders.NoiseInputEncoder(encoder)
+  discriminator = (encoders.JointMaxoutDiscriminator(hidden=8, depth=2, pieces=3,
+                                                     embed=not pacgan)
                    if model == 'ali' else
                    MaxoutDiscriminator(hidden=8, depth=2, pieces=3))
   return EncoderGANState.create(
@@ -50,6 +54,8 @@ SCHEDULES = [
     ('ali_minimax', 'ali', encoder_stage.ALISchedule(loss='minimax', d_steps=2)),
     ('ali_nonsaturating_gaussian', 'ali', encoder_stage.ALISchedule(
         loss='nonsaturating', gaussian_encoder=True, gaussian_generator=True)),
+    ('ali_pacgan_networks', 'ali', encoder_stage.ALISchedule(
+        loss='nonsaturating', noise_input_encoder=True)),
     ('aae', 'aae', encoder_stage.AAESchedule(recon_lambda=3.0, d_steps=2)),
 ]
 
@@ -62,7 +68,8 @@ class StageTest(parameterized.TestCase):
 
   @parameterized.named_parameters(*SCHEDULES)
   def test_one_stage_updates_every_network_and_is_finite(self, model, schedule):
-    state = _state(model, gaussian=getattr(schedule, 'gaussian_encoder', False))
+    state = _state(model, gaussian=getattr(schedule, 'gaussian_encoder', False),
+                   pacgan=getattr(schedule, 'noise_input_encoder', False))
     new, metrics = jax.jit(functools.partial(_stage(model), schedule=schedule))(
         state, _real(schedule.d_steps))
     self.assertEqual(int(new.step), 1)
@@ -141,6 +148,40 @@ class StageTest(parameterized.TestCase):
     sample = module.apply({'params': params}, x, train=False, noise=noise)
     np.testing.assert_allclose(sample - mean, np.exp(-2.3) * noise, rtol=1e-5,
                                atol=1e-6)
+
+
+  def test_noise_input_encoder(self):
+    module = encoders.NoiseInputEncoder(MLPGenerator(hidden=8, depth=1, out_dim=3,
+                                                     batch_norm=False))
+    x = jax.random.normal(jax.random.PRNGKey(0), (5, 2))
+    params = module.init(jax.random.PRNGKey(1), x, train=False)['params']
+    # The MLP sees [x, ε]: twice x's width.
+    chex.assert_shape(params['base']['Dense_0']['kernel'], (4, 8))
+    apply = lambda **kw: module.apply({'params': params}, x, train=False, **kw)
+    noise = jax.random.normal(jax.random.PRNGKey(2), (5, 2))
+    np.testing.assert_array_equal(apply(), apply(noise=jnp.zeros((5, 2))))
+    self.assertGreater(float(jnp.abs(apply(noise=noise) - apply()).max()), 1e-4)
+
+  @parameterized.parameters(True, False)
+  def test_joint_maxout_discriminator_sees_x_and_z(self, embed):
+    module = encoders.JointMaxoutDiscriminator(hidden=8, depth=2, pieces=3,
+                                               embed=embed)
+    x, z = jnp.ones((5, 2)), jnp.ones((5, 3))
+    params = module.init(jax.random.PRNGKey(0), x, z, train=False)['params']
+    first = {k: v['kernel'].shape for k, v in params.items()
+             if k in ('Dense_0', 'Dense_1')}
+    # Embedded: one maxout layer each for x and z; raw: one layer on [x, z].
+    self.assertEqual(first['Dense_0'], (2, 24) if embed else (5, 24))
+    self.assertEqual(first['Dense_1'], (3, 24) if embed else (8, 24))
+    chex.assert_shape(module.apply({'params': params}, x, z), (5,))
+    grads = jax.grad(lambda x, z: module.apply({'params': params}, x, z).sum(),
+                     (0, 1))(x, z)
+    for g in grads:
+      self.assertGreater(float(jnp.abs(g).max()), 0.0)
+
+  def test_noise_input_encoder_is_not_also_gaussian(self):
+    with self.assertRaisesRegex(ValueError, 'already stochastic'):
+      encoder_stage.ALISchedule(gaussian_encoder=True, noise_input_encoder=True)
 
 
 class ImageNetworksTest(absltest.TestCase):

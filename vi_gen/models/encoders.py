@@ -6,11 +6,14 @@
   dense layer to z) for images.
 * :class:`GaussianOutput` turns a deterministic network into a reparameterised
   Gaussian one, for ALI's stochastic encoder or generator options.
+* :class:`NoiseInputEncoder` makes E stochastic the other way, through its
+  input: E(x, ε) with ε ~ N(0, I) beside x (PacGAN's 2D ALI encoder).
 * The AAE's latent discriminator D(z) is a
   :class:`~vi_gen.models.mlp2d.MaxoutDiscriminator` on codes.
 * ALI's joint discriminators D(x, z) embed x and z separately, then join them:
-  :class:`JointMaxoutDiscriminator` for 2D, :class:`JointDCGANDiscriminator`
-  for images.
+  :class:`JointMaxoutDiscriminator` for 2D (or, with ``embed=False``, join the
+  raw x and z as PacGAN's 2D ALI does), :class:`JointDCGANDiscriminator` for
+  images.
 
 All weights start from N(0, 0.02²) like the GAN networks; every module takes
 ``train`` so that it can be applied through ``vi_gen.training.state.apply_model``.
@@ -54,6 +57,23 @@ class GaussianOutput(nn.Module):
     return mean + jnp.exp(log_scale) * noise
 
 
+class NoiseInputEncoder(nn.Module):
+  """E(x, ε) = ``base([x, ε])``: an encoder made stochastic through its input.
+
+  ε ~ N(0, I) has x's shape and is concatenated to x on the last axis, as in
+  the ALI encoder of PacGAN's 2D experiments (an MLP from 2·dim inputs).
+  Given ``noise`` (ε) the output is one sample of E(x, ε); without it, ε = 0,
+  the code at the noise's mean, which evaluation uses.
+  """
+  base: nn.Module
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = True,
+               noise: Optional[jax.Array] = None) -> jax.Array:
+    eps = jnp.zeros_like(x) if noise is None else noise
+    return self.base(jnp.concatenate([x, eps], axis=-1), train=train)
+
+
 class DCGANEncoder(nn.Module):
   """E(x): images ``[B, size, size, C]`` → codes ``[B, latent_dim]``."""
   image_size: int = 28
@@ -73,20 +93,27 @@ class DCGANEncoder(nn.Module):
 class JointMaxoutDiscriminator(nn.Module):
   """ALI's D(x, z) for vector data: logits ``[B]``.
 
-  x and z each pass through one maxout layer of ``hidden`` units; the two
-  embeddings are concatenated and pass through ``depth − 1`` more maxout layers
-  (PacGAN's 2D discriminator from the join on) to a linear logit.
+  With ``embed`` (the default) x and z each pass through one maxout layer of
+  ``hidden`` units; the two embeddings are concatenated and pass through
+  ``depth − 1`` more maxout layers (PacGAN's 2D discriminator from the join
+  on) to a linear logit. Without it, the raw [x, z] passes through ``depth``
+  maxout layers: PacGAN's 2D ALI discriminator.
   """
   hidden: int = 200
   depth: int = 3
   pieces: int = 5
+  embed: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array, z: jax.Array, train: bool = True) -> jax.Array:
     del train
-    h = jnp.concatenate([maxout(x, self.hidden, self.pieces),
-                         maxout(z, self.hidden, self.pieces)], axis=-1)
-    for _ in range(self.depth - 1):
+    if self.embed:
+      h = jnp.concatenate([maxout(x, self.hidden, self.pieces),
+                           maxout(z, self.hidden, self.pieces)], axis=-1)
+      layers = self.depth - 1
+    else:
+      h, layers = jnp.concatenate([x, z], axis=-1), self.depth
+    for _ in range(layers):
       h = maxout(h, self.hidden, self.pieces)
     return nn.Dense(1, kernel_init=_INIT)(h)[..., 0]
 

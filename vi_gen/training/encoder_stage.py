@@ -33,16 +33,23 @@ class ALISchedule:
     gaussian_encoder: E(x) + σ_E ⊙ ε (``models.encoders.GaussianOutput``)
       rather than the deterministic E(x).
     gaussian_generator: G(z) + σ_G ⊙ ε rather than G(z).
+    noise_input_encoder: E is a ``models.encoders.NoiseInputEncoder``, E(x, ε)
+      with ε ~ N(0, I) of x's shape drawn afresh for each pair; excludes
+      ``gaussian_encoder``.
   """
   loss: str = 'vi'
   d_steps: int = 1
   gaussian_encoder: bool = False
   gaussian_generator: bool = False
+  noise_input_encoder: bool = False
 
   def __post_init__(self):
     if self.loss not in ali_losses.GENERATOR_LOSSES:
       raise ValueError(f'unknown ALI loss {self.loss!r}; choose one of '
                        f'{", ".join(ali_losses.GENERATOR_LOSSES)}')
+    if self.gaussian_encoder and self.noise_input_encoder:
+      raise ValueError('an encoder with input noise is already stochastic; '
+                       'gaussian_encoder does not apply to it')
     if self.d_steps < 1:
       raise ValueError(f'd_steps must be >= 1, got {self.d_steps}')
 
@@ -119,7 +126,9 @@ def _ali_pairs(state: EncoderGANState, ge, x: jax.Array, key: jax.Array,
   batch = x.shape[0]
   z = _normal(z_key, (batch, *state.latent_shape))
   e_kwargs = ({'noise': _normal(e_key, (batch, *state.latent_shape))}
-              if schedule.gaussian_encoder else {})
+              if schedule.gaussian_encoder else
+              {'noise': _normal(e_key, x.shape)} if schedule.noise_input_encoder
+              else {})
   g_kwargs = ({'noise': _normal(g_key, x.shape)}
               if schedule.gaussian_generator else {})
   code, e_stats = apply_model(state.encoder, ge['encoder'], state.e_batch_stats,

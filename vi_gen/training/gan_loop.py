@@ -94,8 +94,14 @@ class GANConfig:
   (:func:`default_config` sets λ of eq. 26 to 0 for them). For those only
   ``d_steps`` and ``batch_norm`` of the schedule flags apply (:func:`validate`
   refuses an ``anchor``, ``g_steps`` or ``g_repeats`` other than the preset's);
-  ``ali_loss``, ``gaussian_encoder``, ``gaussian_generator`` and
-  ``recon_lambda`` are theirs.
+  ``ali_loss``, ``gaussian_encoder``, ``gaussian_generator``, ``ali_networks``
+  and ``recon_lambda`` are theirs.
+
+  ``ali_networks`` (ALI on 2D data): ``'embedded'`` pairs G with an encoder of
+  the same MLP and a joint D that embeds x and z before joining them;
+  ``'pacgan'`` uses the networks of PacGAN's 2D ALI runs, behind the published
+  ALI rows: the encoder E(x, ε) of two hidden layers (ε ~ N(0, I) beside x)
+  and a joint D on the raw [x, z].
 
   ``lr_decay``: ``'constant'`` keeps ``g_lr`` and ``d_lr`` throughout;
   ``'cosine'`` takes each down to 0 along a half cosine over the run's
@@ -131,6 +137,7 @@ class GANConfig:
   ali_loss: str = 'vi'
   gaussian_encoder: bool = False
   gaussian_generator: bool = False
+  ali_networks: str = 'embedded'
   recon_lambda: float = 10.0
 
   @property
@@ -140,7 +147,8 @@ class GANConfig:
       return encoder_stage.ALISchedule(
           loss=self.ali_loss, d_steps=self.d_steps,
           gaussian_encoder=self.gaussian_encoder,
-          gaussian_generator=self.gaussian_generator)
+          gaussian_generator=self.gaussian_generator,
+          noise_input_encoder=self.ali_networks == 'pacgan')
     if self.model == 'aae':
       return encoder_stage.AAESchedule(recon_lambda=self.recon_lambda,
                                        d_steps=self.d_steps)
@@ -162,6 +170,11 @@ class GANConfig:
 RESUMABLE_FIELDS = ('steps', 'eval_every', 'checkpoint_every')
 
 LR_DECAYS = ('constant', 'cosine')
+
+# ALI's 2D encoder and joint D (GANConfig.ali_networks); 'pacgan' has an
+# encoder of this many hidden layers (of g_hidden units), as PacGAN's has.
+ALI_NETWORKS = ('embedded', 'pacgan')
+PACGAN_ALI_ENCODER_DEPTH = 2
 
 
 # Generated samples per evaluation on image datasets: the stacked-MNIST protocol's
@@ -220,6 +233,12 @@ def validate(config: GANConfig, workdir: str,
             f'{name}={getattr(config, name)}: {config.model} makes one '
             f'encoder/generator update per stage; of the schedule flags only '
             f'd_steps and batch_norm apply')
+  if config.ali_networks not in ALI_NETWORKS:
+    raise ConfigError(f'unknown ali_networks {config.ali_networks!r}; choose one '
+                      f'of {", ".join(ALI_NETWORKS)}')
+  if config.ali_networks != 'embedded' and (config.model != 'ali'
+                                            or config.is_image):
+    raise ConfigError(f'ali_networks={config.ali_networks} is for ALI on 2D data')
   try:
     config.schedule  # pylint: disable=pointless-statement
   except ValueError as e:
@@ -326,6 +345,10 @@ def create_state(config: GANConfig, fast_layers: bool = True):
     encoder = encoders.DCGANEncoder(
         image_size=info.image_size, latent_dim=config.latent_dim,
         width=config.width, batch_norm=config.batch_norm, fast_layers=fast_layers)
+  elif config.model == 'ali' and config.ali_networks == 'pacgan':
+    encoder = encoders.NoiseInputEncoder(MLPGenerator(
+        hidden=config.g_hidden, depth=PACGAN_ALI_ENCODER_DEPTH,
+        out_dim=config.latent_dim, batch_norm=config.batch_norm))
   else:
     encoder = MLPGenerator(hidden=config.g_hidden, depth=config.g_depth,
                            out_dim=config.latent_dim, batch_norm=config.batch_norm)
@@ -340,7 +363,8 @@ def create_state(config: GANConfig, fast_layers: bool = True):
           batch_norm=config.batch_norm, fast_layers=fast_layers)
     else:
       discriminator = encoders.JointMaxoutDiscriminator(
-          hidden=config.d_hidden, depth=config.d_depth, pieces=config.d_pieces)
+          hidden=config.d_hidden, depth=config.d_depth, pieces=config.d_pieces,
+          embed=config.ali_networks == 'embedded')
   else:  # The AAE's D(z) sees codes: the 2D maxout network, whatever the data.
     discriminator = MaxoutDiscriminator(hidden=config.d_hidden,
                                         depth=config.d_depth,

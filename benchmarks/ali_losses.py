@@ -182,6 +182,8 @@ def markdown(results: dict) -> str:
     decay += f', 2D networks: {_ALI_NETWORKS.value}'
 
   command = (f'python -m benchmarks.ali_losses --datasets={",".join(results)}'
+             + ('' if list(_LOSSES.value) == list(ali_losses.GENERATOR_LOSSES)
+                else f' --losses={",".join(_LOSSES.value)}')
              + ('' if _LR_DECAY.value == 'constant' else f' --lr_decay={_LR_DECAY.value}')
              + ('' if _ALI_NETWORKS.value == 'embedded'
                 else f' --ali_networks={_ALI_NETWORKS.value}')

@@ -156,7 +156,8 @@ class CommandLineTest(parameterized.TestCase):
     self.assertEqual(results['lr_2d'], 3e-4)
     self.assertTrue(np.isfinite(results['summary']['ring8']['nonsaturating']['hq']))
     with open(os.path.join(out_dir, f'ali_losses{suffix}.md')) as f:
-      self.assertIn('--ali_networks=pacgan --lr_2d=0.0003 --steps_2d=2 --seeds=1',
+      self.assertIn('--datasets=ring8 --losses=nonsaturating --lr_decay=cosine '
+                    '--ali_networks=pacgan --lr_2d=0.0003 --steps_2d=2 --seeds=1',
                     f.read())
 
   @parameterized.parameters(

@@ -87,8 +87,8 @@ PRIMARY = {'2d': ('reverse_kl', False), 'mnist': ('fd', False)}
 def _suffix(family: str = '2d') -> str:
   """What sets these runs apart from the default ones, for run and result names.
 
-  The MNIST runs' names carry only the decay, since ``--lr_2d`` and
-  ``--steps_2d`` do not change them.
+  The MNIST runs' names carry only the decay, since ``--ali_networks``,
+  ``--lr_2d`` and ``--steps_2d`` do not change them.
   """
   suffix = '' if _LR_DECAY.value == 'constant' else f'_{_LR_DECAY.value}'
   if family == '2d':
@@ -115,8 +115,8 @@ def run_one(dataset: str, loss: str, seed: int) -> dict:
   family = _family(dataset)
   if family == '2d':
     config = dataclasses.replace(config, ali_networks=_ALI_NETWORKS.value)
-  if family == '2d' and _LR_2D.value is not None:
-    config = dataclasses.replace(config, g_lr=_LR_2D.value, d_lr=_LR_2D.value)
+    if _LR_2D.value is not None:
+      config = dataclasses.replace(config, g_lr=_LR_2D.value, d_lr=_LR_2D.value)
   workdir = os.path.join(_WORKDIR.value,
                          f'{dataset}_{loss}{_suffix(family)}_seed{seed}')
   start = time.perf_counter()
@@ -174,13 +174,12 @@ def markdown(results: dict) -> str:
     budgets.append(f'{_STEPS_2D.value} stages (2D, batch 100)')
   if 'mnist' in results:
     budgets.append(f'{_STEPS_MNIST.value} stages (MNIST, batch 64)')
-  decay = ('' if _LR_DECAY.value == 'constant'
-           else f', learning rates decayed to 0 ({_LR_DECAY.value})')
+  settings = ('' if _LR_DECAY.value == 'constant'
+              else f', learning rates decayed to 0 ({_LR_DECAY.value})')
   if _LR_2D.value is not None:
-    decay += f', 2D learning rate {_LR_2D.value:g}'
+    settings += f', 2D learning rate {_LR_2D.value:g}'
   if _ALI_NETWORKS.value != 'embedded':
-    decay += f', 2D networks: {_ALI_NETWORKS.value}'
-
+    settings += f', 2D networks: {_ALI_NETWORKS.value}'
   command = (f'python -m benchmarks.ali_losses --datasets={",".join(results)}'
              + ('' if list(_LOSSES.value) == list(ali_losses.GENERATOR_LOSSES)
                 else f' --losses={",".join(_LOSSES.value)}')
@@ -192,7 +191,7 @@ def markdown(results: dict) -> str:
              + (f' --steps_mnist={_STEPS_MNIST.value}' if _STEPS_MNIST.value != 1000 else '')
              + (f' --seeds={_SEEDS.value}' if _SEEDS.value != 5 else ''))
   lines = [f'ALI E/G losses, {_SEEDS.value} seeds per cell, mean ± standard error. '
-           f'Budget: {", ".join(budgets)}{decay}. Measured by `{command}`.', '']
+           f'Budget: {", ".join(budgets)}{settings}. Measured by `{command}`.', '']
   for dataset, rows in results.items():
     family = _family(dataset)
     keys = SCORES[family]

@@ -149,7 +149,6 @@ class StageTest(parameterized.TestCase):
     np.testing.assert_allclose(sample - mean, np.exp(-2.3) * noise, rtol=1e-5,
                                atol=1e-6)
 
-
   def test_noise_input_encoder(self):
     module = encoders.NoiseInputEncoder(MLPGenerator(hidden=8, depth=1, out_dim=3,
                                                      batch_norm=False))

@@ -125,10 +125,11 @@ def _ali_pairs(state: EncoderGANState, ge, x: jax.Array, key: jax.Array,
   z_key, e_key, g_key = jax.random.split(key, 3)
   batch = x.shape[0]
   z = _normal(z_key, (batch, *state.latent_shape))
-  e_kwargs = ({'noise': _normal(e_key, (batch, *state.latent_shape))}
-              if schedule.gaussian_encoder else
-              {'noise': _normal(e_key, x.shape)} if schedule.noise_input_encoder
-              else {})
+  e_kwargs = {}  # E's noise: on its output (Gaussian) or beside its input.
+  if schedule.gaussian_encoder:
+    e_kwargs = {'noise': _normal(e_key, (batch, *state.latent_shape))}
+  elif schedule.noise_input_encoder:
+    e_kwargs = {'noise': _normal(e_key, x.shape)}
   g_kwargs = ({'noise': _normal(g_key, x.shape)}
               if schedule.gaussian_generator else {})
   code, e_stats = apply_model(state.encoder, ge['encoder'], state.e_batch_stats,

@@ -345,14 +345,15 @@ def create_state(config: GANConfig, fast_layers: bool = True):
     encoder = encoders.DCGANEncoder(
         image_size=info.image_size, latent_dim=config.latent_dim,
         width=config.width, batch_norm=config.batch_norm, fast_layers=fast_layers)
-  elif config.model == 'ali' and config.ali_networks == 'pacgan':
-    encoder = encoders.NoiseInputEncoder(MLPGenerator(
-        hidden=config.g_hidden, depth=PACGAN_ALI_ENCODER_DEPTH,
-        out_dim=config.latent_dim, batch_norm=config.batch_norm))
   else:
-    encoder = MLPGenerator(hidden=config.g_hidden, depth=config.g_depth,
-                           out_dim=config.latent_dim, batch_norm=config.batch_norm)
+    pacgan = config.ali_networks == 'pacgan'  # validate: ALI only
+    encoder = MLPGenerator(
+        hidden=config.g_hidden,
+        depth=PACGAN_ALI_ENCODER_DEPTH if pacgan else config.g_depth,
+        out_dim=config.latent_dim, batch_norm=config.batch_norm)
   if config.model == 'ali':
+    if config.ali_networks == 'pacgan':
+      encoder = encoders.NoiseInputEncoder(encoder)
     if config.gaussian_encoder:
       encoder = encoders.GaussianOutput(encoder)
     if config.gaussian_generator:

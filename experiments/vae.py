@@ -44,6 +44,10 @@ _SEED = flags.DEFINE_integer('seed', _D.seed, 'Random seed.')
 _EVAL_EVERY = flags.DEFINE_integer('eval_every', _D.eval_every, 'Steps between evaluations.')
 _CKPT_EVERY = flags.DEFINE_integer('checkpoint_every', _D.checkpoint_every,
                                    'Steps between checkpoints.')
+_STEPS_PER_CALL = flags.DEFINE_integer(
+    'steps_per_call', _D.steps_per_call,
+    'Steps fused into one jitted call (faster at small batches); steps, eval_every '
+    'and checkpoint_every must be multiples of it.')
 _EVAL_EXAMPLES = flags.DEFINE_integer('eval_examples', _D.eval_examples,
                                       'Test images evaluated.')
 _EVAL_BATCH = flags.DEFINE_integer('eval_batch', _D.eval_batch, 'Test images per batch.')
@@ -67,7 +71,8 @@ def config_from_flags() -> vae_loop.VAEConfig:
       batch_size=_BATCH.value, learning_rate=_LR.value,
       lr_schedule=_LR_SCHEDULE.value, steps=steps,
       seed=_SEED.value, eval_every=_EVAL_EVERY.value,
-      checkpoint_every=_CKPT_EVERY.value, eval_examples=_EVAL_EXAMPLES.value,
+      checkpoint_every=_CKPT_EVERY.value, steps_per_call=_STEPS_PER_CALL.value,
+      eval_examples=_EVAL_EXAMPLES.value,
       eval_batch=_EVAL_BATCH.value, nll_samples=_NLL_SAMPLES.value,
       nll_chunk=_NLL_CHUNK.value)
 

@@ -1,6 +1,7 @@
 """The VAE experiment loop end to end on mock MNIST, and its command line."""
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -53,12 +54,31 @@ class VAELoopTest(absltest.TestCase):
     self.assertEqual(drop(_records(resumed)), drop(_records(straight)))
     self.assertIn('nll', _records(resumed)[0])
 
+  def test_fused_steps_train_as_single_steps_do(self):
+    # Two steps per call, resumed from a run of one step per call: the same records.
+    single, fused = (self.create_tempdir().full_path for _ in range(2))
+    with shared_data.mock_tfds():
+      vae_loop.train_and_evaluate(TINY, single)
+      vae_loop.train_and_evaluate(dataclasses.replace(TINY, steps=2, nll_samples=0),
+                                  fused)
+      vae_loop.train_and_evaluate(dataclasses.replace(TINY, steps_per_call=2), fused)
+    single, fused = (_records(w) for w in (single, fused))
+    self.assertEqual([r['step'] for r in fused], [2, 4])
+    for a, b in zip(single, fused):
+      for key in ('elbo', 'test_elbo', 'kl', 'nll'):
+        if key in a:
+          np.testing.assert_allclose(b[key], a[key], rtol=1e-4, err_msg=key)
+
   def test_bad_config_is_an_error_before_training(self):
     with self.assertRaisesRegex(vae_loop.ConfigError, 'batch_size must be >= 1'):
       vae_loop.train_and_evaluate(dataclasses.replace(TINY, batch_size=0),
                                   self.create_tempdir().full_path)
     with self.assertRaisesRegex(vae_loop.ConfigError, 'likelihood'):
       vae_loop.train_and_evaluate(dataclasses.replace(TINY, likelihood='poisson'),
+                                  self.create_tempdir().full_path)
+    with self.assertRaisesRegex(vae_loop.ConfigError,
+                                'eval_every=2 is not a multiple of steps_per_call=4'):
+      vae_loop.train_and_evaluate(dataclasses.replace(TINY, steps_per_call=4),
                                   self.create_tempdir().full_path)
 
 
@@ -105,6 +125,30 @@ class CommandLineTest(absltest.TestCase):
     self.assertEqual(result.returncode, 2, result.stderr)
     self.assertIn('experiments.vae: error: steps must be >= 1', result.stderr)
     self.assertFalse(os.path.exists(os.path.join(workdir, 'metrics.jsonl')))
+
+  def test_nll_benchmark_keeps_other_budgets_apart(self):
+    # Another budget is its own run and result file: it must neither try to resume
+    # the default run (whose step count and batch differ) nor overwrite its results.
+    shared_data.skip_without_mnist_files(self)
+    workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
+    result = subprocess.run(
+        [sys.executable, '-m', 'benchmarks.vae_nll', '--epochs=1',
+         '--batch_size=6000', '--nll_samples=2', '--evaluations=1',
+         '--steps_per_call=5',
+         f'--manual_dir={shared_data.MANUAL_DIR}', f'--workdir={workdir}',
+         f'--out_dir={out_dir}'],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, JAX_PLATFORMS='cpu'))
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertEqual(os.listdir(workdir), ['epochs1_batch6000_seed0'])
+    with open(os.path.join(workdir, 'epochs1_batch6000_seed0', 'config.json')) as f:
+      config = json.load(f)
+    self.assertEqual((config['batch_size'], config['steps'], config['nll_samples'],
+                      config['steps_per_call']), (6000, 10, 2, 5))
+    with open(os.path.join(out_dir, 'vae_nll_epochs1_batch6000.json')) as f:
+      results = json.load(f)
+    self.assertEqual(results['batch_size'], 6000)
+    self.assertTrue(np.isfinite(results['runs'][0]['nll']))
 
 
 if __name__ == '__main__':

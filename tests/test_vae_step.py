@@ -79,6 +79,18 @@ class StepTest(parameterized.TestCase):
     np.testing.assert_allclose(metrics['loss'],
                                metrics['reconstruction'] + metrics['kl'], rtol=1e-5)
 
+  def test_fused_steps_equal_as_many_single_steps(self):
+    batches = jnp.stack([tiny_images(8, seed=s) for s in range(3)])
+    single = tiny_state()
+    losses = []
+    for batch in batches:
+      single, metrics = vae_step.train_step(single, batch)
+      losses.append(metrics['loss'])
+    fused, summed = vae_step.train_steps(tiny_state(), batches)
+    self.assertEqual(int(fused.step), 3)
+    chex.assert_trees_all_close(fused.params, single.params, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(summed['loss'], sum(losses), rtol=1e-5)
+
   def test_binarisation_is_drawn_anew_each_step(self):
     state = tiny_state()
     images = jnp.full((4, *SHAPE), 0.5)

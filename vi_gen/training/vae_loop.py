@@ -41,7 +41,12 @@ from vi_gen.training import vae_step
 
 @dataclasses.dataclass(frozen=True)
 class VAEConfig:
-  """Defaults: the one-stochastic-layer anchor (784-200-200-50, Bernoulli)."""
+  """Defaults: the one-stochastic-layer anchor (784-200-200-50, Bernoulli).
+
+  ``steps_per_call`` steps run in one jitted call (:func:`vae_step.train_steps`),
+  which pays at small batches; ``steps``, ``eval_every`` and
+  ``checkpoint_every`` must be multiples of it.
+  """
   dataset: str = 'mnist'
   architecture: str = 'mlp'
   likelihood: str = 'bernoulli'
@@ -55,14 +60,15 @@ class VAEConfig:
   seed: int = 0
   eval_every: int = 5_000
   checkpoint_every: int = 5_000
+  steps_per_call: int = 1
   eval_examples: int = 10_000
   eval_batch: int = 100
   nll_samples: int = 5_000
   nll_chunk: int = 500
 
 
-RESUMABLE_FIELDS = ('steps', 'eval_every', 'checkpoint_every', 'eval_examples',
-                    'eval_batch', 'nll_samples', 'nll_chunk')
+RESUMABLE_FIELDS = ('steps', 'eval_every', 'checkpoint_every', 'steps_per_call',
+                    'eval_examples', 'eval_batch', 'nll_samples', 'nll_chunk')
 
 
 LR_SCHEDULES = ('constant', 'iwae')
@@ -93,10 +99,14 @@ def validate(config: VAEConfig, workdir: str, mesh) -> None:
   if config.dataset not in image_data.DATASETS:
     raise ConfigError(f'unknown dataset {config.dataset!r}')
   for name in ('latent_dim', 'hidden', 'width', 'batch_size', 'steps',
-               'eval_every', 'checkpoint_every', 'eval_examples', 'eval_batch',
-               'nll_chunk'):
+               'eval_every', 'checkpoint_every', 'steps_per_call', 'eval_examples',
+               'eval_batch', 'nll_chunk'):
     if getattr(config, name) < 1:
       raise ConfigError(f'{name} must be >= 1, got {getattr(config, name)}')
+  for name in ('steps', 'eval_every', 'checkpoint_every'):
+    if getattr(config, name) % config.steps_per_call:
+      raise ConfigError(f'{name}={getattr(config, name)} is not a multiple of '
+                        f'steps_per_call={config.steps_per_call}')
   if config.nll_samples < 0:
     raise ConfigError(f'nll_samples must be >= 0, got {config.nll_samples}')
   if not config.learning_rate > 0:
@@ -183,6 +193,10 @@ def train_and_evaluate(config: VAEConfig, workdir: str, *,
     state = ckpt.restore(state)
     logging.info('resumed from the checkpoint at step %d', int(state.step))
   step = int(state.step)
+  per_call = config.steps_per_call
+  if step % per_call:
+    raise ConfigError(f'{workdir} resumes at step {step}, which is not a multiple '
+                      f'of steps_per_call={per_call}')
   if lead:
     checkpoint.truncate_metrics(metrics_path, step)
 
@@ -190,21 +204,21 @@ def train_and_evaluate(config: VAEConfig, workdir: str, *,
   test = image_data.load_arrays(config.dataset, 'test', **kwargs)[0]
   test = (test[:config.eval_examples].astype(np.float32) / 255.0)
   batches = image_data.train_batches(
-      config.dataset, batch_size=config.batch_size, d_steps=1, seed=config.seed,
-      skip_stages=step, process_slice=parallel.local_batch_slice(config.batch_size),
-      **kwargs)
+      config.dataset, batch_size=config.batch_size, d_steps=per_call,
+      seed=config.seed, skip_stages=step // per_call,
+      process_slice=parallel.local_batch_slice(config.batch_size), **kwargs)
   eval_key = jax.random.PRNGKey(config.seed + 1)
   grid_z = jax.random.normal(jax.random.fold_in(eval_key, 1), (64, config.latent_dim))
   sums, count, start, last = None, 0, time.perf_counter(), None
   try:
     with jax.set_mesh(mesh):
       while step < config.steps:
-        images = (next(batches)['image'][0] + 1.0) / 2.0  # [-1, 1] -> [0, 1]
-        state, metrics = vae_step.train_step(
-            state, parallel.shard_batch(images, mesh))
+        images = (next(batches)['image'] + 1.0) / 2.0  # [-1, 1] -> [0, 1]
+        state, metrics = vae_step.train_steps(
+            state, parallel.shard_batch(images, mesh, batch_axis=1))
         sums = metrics if sums is None else jax.tree.map(jnp.add, sums, metrics)
-        count += 1
-        step += 1
+        count += per_call
+        step += per_call
         if step % config.eval_every and step != config.steps:
           if step % config.checkpoint_every == 0:
             ckpt.save(step, state)

@@ -67,12 +67,11 @@ def _step_keys(state: VAEState):
   return jax.random.split(jax.random.fold_in(state.rng, state.step))
 
 
-@functools.partial(jax.jit, donate_argnums=0)
-def train_step(state: VAEState, images: jax.Array):
+def _train_step(state: VAEState, images: jax.Array):
   """One Adam step on the mean negative ELBO; returns ``(state, metrics)``.
 
   Args:
-    state: the current :class:`VAEState` (donated).
+    state: the current :class:`VAEState`.
     images: [B, H, W, C] intensities in [0, 1].
   """
   data_key, z_key = _step_keys(state)
@@ -89,6 +88,28 @@ def train_step(state: VAEState, images: jax.Array):
   state = state.replace(step=state.step + 1, opt_state=opt_state,
                         params=optax.apply_updates(state.params, updates))
   return state, {'loss': loss, **parts, 'grad_norm': optax.tree.norm(grads)}
+
+
+train_step = jax.jit(_train_step, donate_argnums=0)
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def train_steps(state: VAEState, images: jax.Array):
+  """``len(images)`` steps in one call: :func:`train_step` under ``lax.scan``.
+
+  At small batches the per-call work outside the step (dispatch, the Python
+  loop) costs as much as the step; fusing steps removes it. The steps, their
+  keys and their order are those of as many :func:`train_step` calls.
+
+  Args:
+    state: the current :class:`VAEState` (donated).
+    images: [K, B, H, W, C] intensities in [0, 1], one batch per step.
+
+  Returns:
+    ``(state, metrics)``, the metrics summed over the K steps.
+  """
+  state, metrics = jax.lax.scan(_train_step, state, images)
+  return state, jax.tree.map(lambda m: m.sum(0), metrics)
 
 
 @functools.partial(jax.jit, static_argnames=('num_samples', 'chunk'))

@@ -9,16 +9,16 @@ Adam at batch 100, trained on the single-sample ELBO (eq. 7). The budget is
 paper's 3,280) under ``--lr_schedule`` (default ``iwae``: the paper's eight
 stages at lr·10^(−i/7), scaled to the budget). Each seed is one
 ``experiments.vae`` run (``vi_gen.training.vae_loop``) in
-``--workdir/<settings>seed<N>``; re-running resumes or reuses finished runs, so
-a budget longer than one sitting can be run in pieces. ``<settings>`` is empty
-for the defaults and otherwise names what differs (``epochs3280_batch20_``, say),
+``--workdir/<settings>_seed<N>``; re-running resumes or reuses finished runs, so
+a budget longer than one sitting can be run in pieces. ``<settings>_`` is absent
+for the defaults and otherwise names what differs (``epochs3280_batch20``, say),
 so runs of other budgets never collide.
 
 Reported per seed and as mean ± standard error: the test NLL (−log p(x) from
 k = ``--nll_samples`` importance samples, on all 10,000 test images binarised
 once), the single-sample test ELBO, and the training rate. Published: 86.76 nats
 (Burda et al. 2015, Table 1, VAE k = 1, one stochastic layer). Writes
-``--out_dir/vae_nll<_settings>.{md,json}``.
+``--out_dir/vae_nll[_<settings>].{md,json}``.
 """
 
 import json
@@ -53,14 +53,13 @@ _MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', None, f'TFDS manual_dir (default: ${images.MANUAL_DIR_ENV}).')
 
 
-def _settings() -> str:
-  """The flags that differ from their defaults, as a name part (``''`` if none)."""
-  parts = [f'{prefix}{flag.value:g}' if isinstance(flag.value, float)
-           else f'{prefix}{flag.value}'
-           for prefix, flag in (('epochs', _EPOCHS), ('batch', _BATCH),
-                                ('lr', _LR), ('', _SCHEDULE))
-           if flag.value != flag.default]
-  return ''.join(f'{p}_' for p in parts)
+def _settings() -> list[str]:
+  """Name parts for the flags that differ from their defaults (none by default)."""
+  return [f'{prefix}{flag.value:g}' if isinstance(flag.value, float)
+          else f'{prefix}{flag.value}'
+          for prefix, flag in (('epochs', _EPOCHS), ('batch', _BATCH),
+                               ('lr', _LR), ('', _SCHEDULE))
+          if flag.value != flag.default]
 
 
 def config_for(seed: int) -> vae_loop.VAEConfig:
@@ -76,7 +75,7 @@ def config_for(seed: int) -> vae_loop.VAEConfig:
 
 def run_seed(seed: int) -> dict:
   config = config_for(seed)
-  workdir = os.path.join(_WORKDIR.value, f'{_settings()}seed{seed}')
+  workdir = os.path.join(_WORKDIR.value, '_'.join(_settings() + [f'seed{seed}']))
   start = time.perf_counter()
   vae_loop.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
   seconds = time.perf_counter() - start
@@ -121,8 +120,7 @@ def main(argv):
           f'{rows[-1]["test_elbo"]:.2f}', flush=True)
   text = table(rows)
   print(text)
-  name = 'vae_nll' + ('_' + _settings().rstrip('_') if _settings() else '')
-  stats.write_results(_OUT_DIR.value, name, text,
+  stats.write_results(_OUT_DIR.value, '_'.join(['vae_nll'] + _settings()), text,
                       {'epochs': _EPOCHS.value, 'lr_schedule': _SCHEDULE.value,
                        'learning_rate': _LR.value, 'batch_size': _BATCH.value,
                        'nll_samples': _NLL_SAMPLES.value,

@@ -135,18 +135,25 @@ class DataParallelTest(parameterized.TestCase):
     model = vae_models.make_vae('mlp', (8, 8, 1), latent_dim=4,
                                 likelihood=likelihood, hidden=(16,))
     images = np.asarray(jax.random.uniform(jax.random.PRNGKey(1), (16, 8, 8, 1)))
+    create = lambda mesh: parallel.replicate(vae_step.VAEState.create(
+        rng=jax.random.PRNGKey(0), model=model, tx=optax.adam(1e-2),
+        image_shape=(8, 8, 1), latent_dim=4, likelihood=likelihood), mesh)
     results = []
     for mesh in _meshes():
-      state = parallel.replicate(vae_step.VAEState.create(
-          rng=jax.random.PRNGKey(0), model=model, tx=optax.adam(1e-2),
-          image_shape=(8, 8, 1), latent_dim=4, likelihood=likelihood), mesh)
+      state, fresh = create(mesh), create(mesh)  # train_steps donates its state
       batch = parallel.shard_batch(images, mesh)
+      stacked = parallel.shard_batch(np.stack([images] * 3), mesh, batch_axis=1)
       with jax.set_mesh(mesh):
+        fused, fused_sums = vae_step.train_steps(fresh, stacked)
         for _ in range(3):
           state, metrics = vae_step.train_step(state, batch)
         nll = vae_step.importance_weighted_nll(state, batch, jax.random.PRNGKey(2),
                                                num_samples=8, chunk=4)
       results.append((state, metrics, nll))
+      # The loop's fused steps (vae_loop) are the same three steps.
+      _assert_trees_close(self, fused.params, state.params, atol=1e-5)
+      self.assertEqual(int(fused.step), 3)
+      self.assertTrue(np.isfinite(float(fused_sums['loss'])))
     # The per-example NLL comes back split over the 8 devices, as the batch was.
     self.assertFalse(results[1][2].sharding.is_fully_replicated)
     self.assertEqual(len(results[1][2].sharding.device_set), DEVICES)

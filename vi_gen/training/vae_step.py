@@ -70,6 +70,9 @@ def _step_keys(state: VAEState):
 def _train_step(state: VAEState, images: jax.Array):
   """One Adam step on the mean negative ELBO; returns ``(state, metrics)``.
 
+  ``train_step`` is this step jitted, ``train_steps`` several under ``lax.scan``;
+  both donate the state.
+
   Args:
     state: the current :class:`VAEState`.
     images: [B, H, W, C] intensities in [0, 1].

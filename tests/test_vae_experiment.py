@@ -116,12 +116,14 @@ class LearningRateScheduleTest(absltest.TestCase):
 
 class CommandLineTest(absltest.TestCase):
 
+  def _run(self, module, *args):
+    return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, JAX_PLATFORMS='cpu'))
+
   def test_bad_flag_is_reported_in_one_line(self):
     workdir = self.create_tempdir().full_path
-    result = subprocess.run(
-        [sys.executable, '-m', 'experiments.vae', '--steps=0', f'--workdir={workdir}'],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, JAX_PLATFORMS='cpu'))
+    result = self._run('experiments.vae', '--steps=0', f'--workdir={workdir}')
     self.assertEqual(result.returncode, 2, result.stderr)
     self.assertIn('experiments.vae: error: steps must be >= 1', result.stderr)
     self.assertFalse(os.path.exists(os.path.join(workdir, 'metrics.jsonl')))
@@ -131,14 +133,10 @@ class CommandLineTest(absltest.TestCase):
     # the default run (whose step count and batch differ) nor overwrite its results.
     shared_data.skip_without_mnist_files(self)
     workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
-    result = subprocess.run(
-        [sys.executable, '-m', 'benchmarks.vae_nll', '--epochs=1',
-         '--batch_size=6000', '--nll_samples=2', '--evaluations=1',
-         '--steps_per_call=5',
-         f'--manual_dir={shared_data.MANUAL_DIR}', f'--workdir={workdir}',
-         f'--out_dir={out_dir}'],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, JAX_PLATFORMS='cpu'))
+    result = self._run('benchmarks.vae_nll', '--epochs=1', '--batch_size=6000',
+                       '--nll_samples=2', '--evaluations=1', '--steps_per_call=5',
+                       f'--manual_dir={shared_data.MANUAL_DIR}',
+                       f'--workdir={workdir}', f'--out_dir={out_dir}')
     self.assertEqual(result.returncode, 0, result.stderr)
     self.assertEqual(os.listdir(workdir), ['epochs1_batch6000_seed0'])
     with open(os.path.join(workdir, 'epochs1_batch6000_seed0', 'config.json')) as f:

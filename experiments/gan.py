@@ -54,7 +54,8 @@ _LR_DECAY = flags.DEFINE_string(
 # Flags whose default depends on --dataset and --schedule: None means "default".
 _OVERRIDES = {
     'reg_lambda': (flags.DEFINE_float, 'λ of eq. 26 on the element-wise mean of '
-                   '(G(z) - G°(z))²; 0 = standard GAN. Default 100 (2D), 5 (images).'),
+                   '(G(z) - G°(z))²; 0 = standard GAN. Default 100 (2D), 5 (images); '
+                   'ALI: eq. 40\'s KL(q(x|z) ‖ q°(x|z)) term, default 0; AAE: 0 only.'),
     'anchor': (flags.DEFINE_string, 'G° policy: previous (one-update lag) or stage '
                '(G at the stage start).'),
     'd_steps': (flags.DEFINE_integer, 'D updates per stage.'),
@@ -98,7 +99,8 @@ def default_workdir(config: gan_loop.GANConfig) -> str:
           else f'{config.lr_decay}_seed{config.seed}')
   if config.model == 'ali':
     networks = '' if config.ali_networks == 'embedded' else f'_{config.ali_networks}'
-    return f'runs/ali/{config.dataset}_{config.ali_loss}{networks}_{seed}'
+    reg = f'_lambda{config.reg_lambda:g}' if config.reg_lambda else ''
+    return f'runs/ali/{config.dataset}_{config.ali_loss}{networks}{reg}_{seed}'
   if config.model == 'aae':
     return f'runs/aae/{config.dataset}_lambda{config.recon_lambda:g}_{seed}'
   schedule = config.preset if config.preset != 'custom' else config.anchor

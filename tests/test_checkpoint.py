@@ -1,9 +1,12 @@
-"""checkpoint.check_compatible: which recorded configurations a run may resume."""
+"""checkpoint: which recorded configurations a run may resume; state fields added since."""
 
 import dataclasses
 import json
 
 from absl.testing import absltest
+import flax
+import jax.numpy as jnp
+import numpy as np
 
 from vi_gen import checkpoint
 
@@ -42,6 +45,38 @@ class CheckCompatibleTest(absltest.TestCase):
 
   def test_no_recorded_config(self):
     checkpoint.check_compatible(_Config(), self.create_tempdir().full_path, ())
+
+
+
+class _Before(flax.struct.PyTreeNode):
+  step: jnp.ndarray
+  params: dict
+
+
+class _After(flax.struct.PyTreeNode):  # _Before with a field added since
+  step: jnp.ndarray
+  anchor: dict
+  params: dict
+
+
+class RestoreTest(absltest.TestCase):
+
+  def test_a_state_field_added_since_restores_empty_only(self):
+    workdir = self.create_tempdir().full_path
+    saver = checkpoint.Checkpointer(workdir)
+    saver.save(3, _Before(step=jnp.int32(3), params={'w': jnp.arange(4.0)}))
+    saver.close()
+    reader = checkpoint.Checkpointer(workdir)
+    restored = reader.restore(_After(step=jnp.int32(0), anchor={},
+                                     params={'w': jnp.zeros(4)}))
+    self.assertEqual(int(restored.step), 3)
+    self.assertEqual(restored.anchor, {})
+    np.testing.assert_array_equal(restored.params['w'], np.arange(4.0))
+    # A non-empty added field cannot be made up: the restore refuses.
+    with self.assertRaisesRegex(ValueError, 'anchor'):
+      reader.restore(_After(step=jnp.int32(0), anchor={'w': jnp.zeros(4)},
+                            params={'w': jnp.zeros(4)}))
+    reader.close()
 
 
 if __name__ == '__main__':

@@ -41,7 +41,7 @@ class EncoderExperimentTest(parameterized.TestCase):
                             ('ali', {'ali_loss': 'minimax', 'gaussian_encoder': True,
                                      'gaussian_generator': True}),
                             ('ali', {'ali_loss': 'nonsaturating',
-                                     'ali_networks': 'pacgan'}),
+                                     'ali_networks': 'pacgan', 'reg_lambda': 10.0}),
                             ('aae', {}))
   def test_2d_writes_mode_and_encoder_metrics(self, model, fields):
     workdir = self.create_tempdir().full_path
@@ -50,7 +50,7 @@ class EncoderExperimentTest(parameterized.TestCase):
     self.assertEqual([r['step'] for r in records], [2, 4])
     self.assertContainsSubset(
         ENCODER_KEYS | {'modes', 'hq', 'reverse_kl', 'recon_same_mode'}, final)
-    self.assertNotIn('g_drift', final)
+    self.assertEqual('g_drift' in final, fields.get('reg_lambda', 0) > 0)
     if model == 'aae':  # the training average beside the held-out score
       self.assertIn('train_reconstruction', final)
     for record in records:
@@ -59,10 +59,11 @@ class EncoderExperimentTest(parameterized.TestCase):
     with open(os.path.join(workdir, 'config.json')) as f:
       self.assertEqual(json.load(f)['model'], model)
 
-  @parameterized.parameters('ali', 'aae')
-  def test_resumed_run_equals_uninterrupted_run(self, model):
+  @parameterized.parameters(('ali', 0.0), ('ali', 10.0), ('aae', 0.0))
+  def test_resumed_run_equals_uninterrupted_run(self, model, reg_lambda):
+    # With λ > 0 the checkpoint carries the anchor G° too.
     straight, resumed = (self.create_tempdir().full_path for _ in range(2))
-    config = _config(model, 'ring8')
+    config = _config(model, 'ring8', reg_lambda=reg_lambda)
     gan_loop.train_and_evaluate(config, straight)
     gan_loop.train_and_evaluate(dataclasses.replace(config, steps=2), resumed)
     gan_loop.train_and_evaluate(config, resumed)
@@ -90,8 +91,8 @@ class EncoderExperimentTest(parameterized.TestCase):
     self.assertNotIn('recon_accuracy', final)
 
   def test_regulariser_is_refused(self):
-    with self.assertRaisesRegex(gan_loop.ConfigError, 'eq. 26 is for the GAN'):
-      gan_loop.train_and_evaluate(_config('ali', 'ring8', reg_lambda=1.0),
+    with self.assertRaisesRegex(gan_loop.ConfigError, 'the AAE has no anchor term'):
+      gan_loop.train_and_evaluate(_config('aae', 'ring8', reg_lambda=1.0),
                                   self.create_tempdir().full_path)
     for field in (dict(g_steps=2), dict(g_repeats=3), dict(anchor='stage')):
       with self.subTest(**field), self.assertRaisesRegex(
@@ -164,8 +165,10 @@ class CommandLineTest(parameterized.TestCase):
       ('experiments.ali', ['--ali_loss=hinge'], 'ali_loss'),
       ('experiments.aae', ['--recon_lambda=-1'],
        'experiments.aae: error: recon_lambda must be >= 0'),
-      ('experiments.ali', ['--reg_lambda=5'],
-       'experiments.ali: error: reg_lambda=5: the regulariser of eq. 26'))
+      ('experiments.aae', ['--reg_lambda=5'],
+       'experiments.aae: error: reg_lambda=5: the AAE has no anchor term'),
+      ('experiments.ali', ['--reg_lambda=-1'],
+       'experiments.ali: error: reg_lambda must be >= 0'))
   def test_bad_flag(self, module, args, message):
     workdir = self.create_tempdir().full_path
     result = self._run(module, *args, '--steps=1', f'--workdir={workdir}')

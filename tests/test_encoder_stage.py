@@ -24,7 +24,8 @@ from vi_gen.training.state import apply_model
 BATCH = 8
 
 
-def _state(model, gaussian=False, latent_dim=2, seed=0, pacgan=False):
+def _state(model, gaussian=False, latent_dim=2, seed=0, pacgan=False,
+           anchor=False):
   """Tiny networks; ``pacgan``: PacGAN's ALI kinds (input-noise E, raw-join D)."""
   generator = MLPGenerator(hidden=16, depth=2)
   encoder = MLPGenerator(hidden=16, depth=2, out_dim=latent_dim)
@@ -41,7 +42,7 @@ def _state(model, gaussian=False, latent_dim=2, seed=0, pacgan=False):
       rng=jax.random.PRNGKey(seed), generator=generator, encoder=encoder,
       discriminator=discriminator, ge_tx=optax.adam(1e-2, 0.5),
       d_tx=optax.adam(1e-2, 0.5), latent_shape=(latent_dim,), data_shape=(2,),
-      joint=model == 'ali')
+      joint=model == 'ali', anchor=anchor)
 
 
 def _real(d_steps, seed=1):
@@ -56,6 +57,9 @@ SCHEDULES = [
         loss='nonsaturating', gaussian_encoder=True, gaussian_generator=True)),
     ('ali_pacgan_networks', 'ali', encoder_stage.ALISchedule(
         loss='nonsaturating', noise_input_encoder=True)),
+    ('ali_regularised_gaussian', 'ali', encoder_stage.ALISchedule(
+        loss='vi', gaussian_encoder=True, gaussian_generator=True,
+        reg_lambda=10.0)),
     ('aae', 'aae', encoder_stage.AAESchedule(recon_lambda=3.0, d_steps=2)),
 ]
 
@@ -69,7 +73,8 @@ class StageTest(parameterized.TestCase):
   @parameterized.named_parameters(*SCHEDULES)
   def test_one_stage_updates_every_network_and_is_finite(self, model, schedule):
     state = _state(model, gaussian=getattr(schedule, 'gaussian_encoder', False),
-                   pacgan=getattr(schedule, 'noise_input_encoder', False))
+                   pacgan=getattr(schedule, 'noise_input_encoder', False),
+                   anchor=getattr(schedule, 'reg_lambda', 0) > 0)
     new, metrics = jax.jit(functools.partial(_stage(model), schedule=schedule))(
         state, _real(schedule.d_steps))
     self.assertEqual(int(new.step), 1)
@@ -104,6 +109,40 @@ class StageTest(parameterized.TestCase):
     np.testing.assert_allclose(results['vi'] - results['nonsaturating'],
                                -float(enc_logits.mean()), rtol=1e-4, atol=1e-5)
     self.assertNotAlmostEqual(results['vi'], results['minimax'])
+
+  def test_ali_anchor_term(self):
+    # Eq. 40's KL(q(x|z) ‖ q°(x|z)) term as λ‖G(z) − G°(z)‖², G° = G before the
+    # previous E/G update.
+    real = _real(1)
+    plain_schedule = encoder_stage.ALISchedule(loss='vi')
+    reg_schedule = encoder_stage.ALISchedule(loss='vi', reg_lambda=50.0)
+    stage = jax.jit(encoder_stage.ali_stage, static_argnames='schedule')
+    plain, reg = _state('ali'), _state('ali', anchor=True)
+    chex.assert_trees_all_equal(reg.g_anchor_params, reg.g_params)
+    self.assertEqual(plain.g_anchor_params, {})
+
+    # Stage 1: G° == G, so the term is 0 with zero gradient: the same update.
+    plain1, plain_m = stage(plain, real, schedule=plain_schedule)
+    reg1, reg_m = stage(reg, real, schedule=reg_schedule)
+    self.assertEqual(float(reg_m['g_drift']), 0.0)
+    self.assertNotIn('g_drift', plain_m)
+    for name in ('g_params', 'e_params', 'd_params'):
+      chex.assert_trees_all_close(getattr(reg1, name), getattr(plain1, name),
+                                  rtol=1e-6, atol=1e-7)
+    # The parameters the update started from are now the anchor.
+    chex.assert_trees_all_equal(reg1.g_anchor_params, reg.g_params)
+
+    # Stage 2: G has moved from G°, the term is positive and changes the update.
+    plain2, _ = stage(reg1.replace(g_anchor_params={}), real,
+                      schedule=plain_schedule)
+    reg2, m = stage(reg1, real, schedule=reg_schedule)
+    self.assertGreater(float(m['g_drift']), 0.0)
+    np.testing.assert_allclose(float(m['ge_total'] - m['g_loss']),
+                               50.0 * float(m['g_drift']), rtol=1e-5)
+    z_drift = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()),
+                           reg2.g_params, plain2.g_params)
+    self.assertGreater(max(jax.tree.leaves(z_drift)), 1e-7)
+    chex.assert_trees_all_equal(reg2.g_anchor_params, reg1.g_params)
 
   def test_aae_without_adversary_is_an_autoencoder(self):
     # λ large: reconstruction error falls over a few hundred stages.

@@ -12,6 +12,7 @@ import os
 from typing import Any, Iterable, Optional
 
 import flax
+import jax
 import orbax.checkpoint as ocp
 
 
@@ -29,7 +30,8 @@ class Checkpointer:
   def __init__(self, workdir: str, max_to_keep: int = 2):
     self._manager = ocp.CheckpointManager(
         os.path.join(os.path.abspath(workdir), 'checkpoints'),
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+        item_handlers=ocp.StandardCheckpointHandler())
 
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
@@ -40,11 +42,20 @@ class Checkpointer:
     self._manager.wait_until_finished()
 
   def restore(self, template: Any, step: Optional[int] = None) -> Any:
-    """Restores into the structure of ``template`` (latest step by default)."""
+    """Restores into the structure of ``template`` (latest step by default).
+
+    A top-level field that the checkpoint lacks and that is empty in
+    ``template`` (one added to the state since, unused by this run, such as
+    ALI's anchor without its term) keeps the template's empty value.
+    """
     step = self.latest_step() if step is None else step
     target = flax.serialization.to_state_dict(template)
+    on_disk = self._manager.item_metadata(step)
+    added = {k: v for k, v in target.items()
+             if k not in on_disk and not jax.tree.leaves(v)}
+    target = {k: v for k, v in target.items() if k not in added}
     restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))
-    return flax.serialization.from_state_dict(template, restored)
+    return flax.serialization.from_state_dict(template, {**restored, **added})
 
   def close(self) -> None:
     self._manager.close()

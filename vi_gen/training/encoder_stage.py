@@ -18,6 +18,7 @@ import optax
 from vi_gen import parallel
 from vi_gen.losses import aae as aae_losses
 from vi_gen.losses import ali as ali_losses
+from vi_gen.losses import gan as gan_losses
 from vi_gen.training.encoder_state import EncoderGANState
 from vi_gen.training.state import apply_model
 
@@ -28,7 +29,7 @@ class ALISchedule:
 
   Attributes:
     loss: the E/G loss, a key of ``losses.ali.GENERATOR_LOSSES``: ``vi``
-      (eq. 41), ``minimax`` (eq. 42) or ``nonsaturating`` (eq. 43).
+      (eq. 41, the paper's), ``minimax`` (eq. 42) or ``nonsaturating`` (eq. 43).
     d_steps: D updates per stage.
     gaussian_encoder: E(x) + σ_E ⊙ ε (``models.encoders.GaussianOutput``)
       rather than the deterministic E(x).
@@ -36,12 +37,19 @@ class ALISchedule:
     noise_input_encoder: E is a ``models.encoders.NoiseInputEncoder``, E(x, ε)
       with ε ~ N(0, I) of x's shape drawn afresh for each pair; excludes
       ``gaussian_encoder``.
+    reg_lambda: λ on ``‖G(z) − G°(z)‖²`` (element-wise mean) added to the E/G
+      loss, G° being G before the previous E/G update (the state's
+      ``g_anchor_params``). Eq. 40 keeps the term ``E_z KL(q(x|z) ‖ q°(x|z))``
+      that eq. 41 drops; with a narrow Gaussian around G(z) it is this
+      penalty, as eq. 26 is for the GAN. 0: eq. 41 (or 42, 43) alone. Eq. 40's
+      other dropped term, on the encoder, is not included.
   """
   loss: str = 'vi'
   d_steps: int = 1
   gaussian_encoder: bool = False
   gaussian_generator: bool = False
   noise_input_encoder: bool = False
+  reg_lambda: float = 0.0
 
   def __post_init__(self):
     if self.loss not in ali_losses.GENERATOR_LOSSES:
@@ -52,6 +60,8 @@ class ALISchedule:
                        'gaussian_encoder does not apply to it')
     if self.d_steps < 1:
       raise ValueError(f'd_steps must be >= 1, got {self.d_steps}')
+    if not self.reg_lambda >= 0:
+      raise ValueError(f'reg_lambda must be >= 0, got {self.reg_lambda}')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,9 +129,9 @@ def _stage(state, real, d_steps, d_update, ge_update):
 
 # ALI (eqs. 35–43).
 
-def _ali_pairs(state: EncoderGANState, ge, x: jax.Array, key: jax.Array,
+def _ali_noise(state: EncoderGANState, x: jax.Array, key: jax.Array,
                schedule: ALISchedule):
-  """The encoder pair (x, E(x)) and the generator pair (G(z), z), training mode."""
+  """The draws of one pass: z ~ q(z), and E's and G's noise as keyword arguments."""
   z_key, e_key, g_key = jax.random.split(key, 3)
   batch = x.shape[0]
   z = _normal(z_key, (batch, *state.latent_shape))
@@ -132,6 +142,12 @@ def _ali_pairs(state: EncoderGANState, ge, x: jax.Array, key: jax.Array,
     e_kwargs = {'noise': _normal(e_key, x.shape)}
   g_kwargs = ({'noise': _normal(g_key, x.shape)}
               if schedule.gaussian_generator else {})
+  return z, e_kwargs, g_kwargs
+
+
+def _ali_pairs(state: EncoderGANState, ge, x: jax.Array, noise):
+  """The encoder pair (x, E(x)) and the generator pair (G(z), z), training mode."""
+  z, e_kwargs, g_kwargs = noise
   code, e_stats = apply_model(state.encoder, ge['encoder'], state.e_batch_stats,
                               x, train=True, **e_kwargs)
   fake, g_stats = apply_model(state.generator, ge['generator'],
@@ -159,7 +175,8 @@ def ali_stage(state: EncoderGANState, real: jax.Array, schedule: ALISchedule):
 
   def d_update(state, x, key):
     encoder_pair, generator_pair, _, _ = jax.tree.map(
-        jax.lax.stop_gradient, _ali_pairs(state, ge_now(state), x, key, schedule))
+        jax.lax.stop_gradient,
+        _ali_pairs(state, ge_now(state), x, _ali_noise(state, x, key, schedule)))
 
     def loss_fn(d_params):
       enc, gen, stats = _joint_logits(state, d_params, state.d_batch_stats,
@@ -171,15 +188,34 @@ def ali_stage(state: EncoderGANState, real: jax.Array, schedule: ALISchedule):
 
   def ge_update(state, x, key):
     generator_loss = ali_losses.GENERATOR_LOSSES[schedule.loss]
+    noise = _ali_noise(state, x, key, schedule)
+    reg = schedule.reg_lambda > 0
+    if reg:
+      # G°(z) on the same z and noise, in G's BatchNorm mode: G° == G gives
+      # G°(z) == G(z) exactly (as in the GAN stage).
+      z, _, g_kwargs = noise
+      anchor_fake, _ = apply_model(state.generator, state.g_anchor_params,
+                                   state.g_batch_stats, z, train=True, **g_kwargs)
+      anchor_fake = jax.lax.stop_gradient(anchor_fake)
 
     def loss_fn(ge):
       encoder_pair, generator_pair, e_stats, g_stats = _ali_pairs(
-          state, ge, x, key, schedule)
+          state, ge, x, noise)
       enc, gen, _ = _joint_logits(state, state.d_params, state.d_batch_stats,
                                   encoder_pair, generator_pair)
       loss = generator_loss(enc, gen).mean()
-      return loss, (e_stats, g_stats, {'g_loss': loss})
-    return _update_encoder_generator(state, loss_fn)
+      aux = {'g_loss': loss}
+      total = loss
+      if reg:
+        drift = gan_losses.generator_drift(generator_pair[0], anchor_fake).mean()
+        aux['g_drift'] = drift
+        total = loss + schedule.reg_lambda * drift
+      return total, (e_stats, g_stats, aux)
+
+    new_state, metrics = _update_encoder_generator(state, loss_fn)
+    if reg:  # The parameters this update started from become G° (a pytree swap).
+      new_state = new_state.replace(g_anchor_params=state.g_params)
+    return new_state, metrics
 
   return _stage(state, real, schedule.d_steps, d_update, ge_update)
 

@@ -25,6 +25,9 @@ class EncoderGANState(flax.struct.PyTreeNode):
     step: number of completed stages.
     rng: base PRNG key; stage ``s`` uses ``fold_in(rng, s)``.
     g_params, g_batch_stats: the generator (decoder) G(z).
+    g_anchor_params: ALI's anchor generator G° (eq. 40's KL(q(x|z) ‖ q°(x|z))
+      term, regularised like eq. 26): G before the previous E/G update, moved
+      by pytree reassignment. ``{}`` in a run without that term.
     e_params, e_batch_stats: the encoder E(x).
     ge_opt_state: the optimiser state of ``{'encoder': e, 'generator': g}``.
     d_params, d_batch_stats, d_opt_state: the discriminator.
@@ -33,6 +36,7 @@ class EncoderGANState(flax.struct.PyTreeNode):
   step: jax.Array
   rng: jax.Array
   g_params: PyTree
+  g_anchor_params: PyTree
   g_batch_stats: PyTree
   e_params: PyTree
   e_batch_stats: PyTree
@@ -51,10 +55,12 @@ class EncoderGANState(flax.struct.PyTreeNode):
   def create(cls, *, rng: jax.Array, generator: nn.Module, encoder: nn.Module,
              discriminator: nn.Module, ge_tx: optax.GradientTransformation,
              d_tx: optax.GradientTransformation, latent_shape: Sequence[int],
-             data_shape: Sequence[int], joint: bool) -> 'EncoderGANState':
+             data_shape: Sequence[int], joint: bool,
+             anchor: bool = False) -> 'EncoderGANState':
     """Initialises the three networks.
 
-    ``joint``: D takes (x, z) (ALI) rather than z alone (AAE).
+    ``joint``: D takes (x, z) (ALI) rather than z alone (AAE). ``anchor``: keep
+    an anchor generator G°, starting equal to G.
     """
     init_key, g_key, e_key, d_key = jax.random.split(rng, 4)
     x = jnp.zeros((1, *data_shape))
@@ -65,7 +71,11 @@ class EncoderGANState(flax.struct.PyTreeNode):
     ge_params = {'encoder': e_vars['params'], 'generator': g_vars['params']}
     return cls(
         step=jnp.zeros((), jnp.int32), rng=init_key,
-        g_params=g_vars['params'], g_batch_stats=g_vars.get('batch_stats', {}),
+        g_params=g_vars['params'],
+        # Distinct buffers from G's, once, so that the state can be donated.
+        g_anchor_params=(jax.tree.map(jnp.copy, g_vars['params']) if anchor
+                         else {}),
+        g_batch_stats=g_vars.get('batch_stats', {}),
         e_params=e_vars['params'], e_batch_stats=e_vars.get('batch_stats', {}),
         ge_opt_state=ge_tx.init(ge_params),
         d_params=d_vars['params'], d_batch_stats=d_vars.get('batch_stats', {}),

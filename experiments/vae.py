@@ -38,6 +38,10 @@ _LR_SCHEDULE = flags.DEFINE_enum(
     'lr_schedule', _D.lr_schedule, list(vae_loop.LR_SCHEDULES),
     'constant, or iwae: Burda et al.\'s 8 stages (3^i passes at lr·10^(-i/7)) '
     'scaled to --steps.')
+_OPTIMIZER = flags.DEFINE_enum(
+    'optimizer', _D.optimizer, list(vae_loop.OPTIMIZERS),
+    'adam (optax\'s), or iwae_adam: the Adam of Burda et al.\'s code '
+    '(β1 0.99, ε 1e-4, second moments from 1).')
 _STEPS = flags.DEFINE_integer('steps', _D.steps, 'Training steps.')
 _EPOCHS = flags.DEFINE_integer('epochs', None, 'If set: steps = epochs × 60000 / batch.')
 _SEED = flags.DEFINE_integer('seed', _D.seed, 'Random seed.')
@@ -69,7 +73,7 @@ def config_from_flags() -> vae_loop.VAEConfig:
       architecture=_ARCHITECTURE.value, likelihood=_LIKELIHOOD.value,
       latent_dim=_LATENT.value, hidden=_HIDDEN.value, width=_WIDTH.value,
       batch_size=_BATCH.value, learning_rate=_LR.value,
-      lr_schedule=_LR_SCHEDULE.value, steps=steps,
+      lr_schedule=_LR_SCHEDULE.value, optimizer=_OPTIMIZER.value, steps=steps,
       seed=_SEED.value, eval_every=_EVAL_EVERY.value,
       checkpoint_every=_CKPT_EVERY.value, steps_per_call=_STEPS_PER_CALL.value,
       eval_examples=_EVAL_EXAMPLES.value,

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from absl.testing import absltest
+from absl.testing import parameterized
 import numpy as np
 
 from tests import shared_data
@@ -22,7 +23,7 @@ TINY = vae_loop.VAEConfig(hidden=16, latent_dim=4, batch_size=8, steps=4,
 _records = shared_data.read_metrics
 
 
-class VAELoopTest(absltest.TestCase):
+class VAELoopTest(parameterized.TestCase):
 
   def test_writes_metrics_pictures_and_checkpoints(self):
     workdir = self.create_tempdir().full_path
@@ -40,12 +41,15 @@ class VAELoopTest(absltest.TestCase):
       self.assertTrue(os.path.exists(os.path.join(workdir, name)), name)
     self.assertTrue(os.path.isdir(os.path.join(workdir, 'checkpoints', '4')))
 
-  def test_resumed_run_equals_uninterrupted_run(self):
+  @parameterized.parameters('adam', 'iwae_adam')
+  def test_resumed_run_equals_uninterrupted_run(self, optimizer):
+    # The checkpoint carries either optimiser's state.
+    config = dataclasses.replace(TINY, optimizer=optimizer)
     straight, resumed = (self.create_tempdir().full_path for _ in range(2))
     with shared_data.mock_tfds():
-      vae_loop.train_and_evaluate(TINY, straight)
-      vae_loop.train_and_evaluate(dataclasses.replace(TINY, steps=2), resumed)
-      vae_loop.train_and_evaluate(TINY, resumed)
+      vae_loop.train_and_evaluate(config, straight)
+      vae_loop.train_and_evaluate(dataclasses.replace(config, steps=2), resumed)
+      vae_loop.train_and_evaluate(config, resumed)
     # The interrupted run also scored its last step (2) by NLL; otherwise equal.
     drop = lambda rs: [{k: v for k, v in r.items()
                         if k != 'steps_per_sec'
@@ -112,6 +116,13 @@ class LearningRateScheduleTest(absltest.TestCase):
       vae_loop.train_and_evaluate(iwae, workdir)
     with self.assertRaisesRegex(vae_loop.ConfigError, 'steps=4'):
       vae_loop.train_and_evaluate(dataclasses.replace(iwae, steps=6), workdir)
+    # Nor may it change optimiser.
+    with self.assertRaisesRegex(vae_loop.ConfigError, "optimizer='adam'"):
+      vae_loop.train_and_evaluate(
+          dataclasses.replace(iwae, optimizer='iwae_adam'), workdir)
+    with self.assertRaisesRegex(vae_loop.ConfigError, 'optimizer must be one of'):
+      vae_loop.train_and_evaluate(dataclasses.replace(TINY, optimizer='sgd'),
+                                  self.create_tempdir().full_path)
 
 
 class CommandLineTest(absltest.TestCase):
@@ -135,17 +146,21 @@ class CommandLineTest(absltest.TestCase):
     workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
     result = self._run('benchmarks.vae_nll', '--epochs=1', '--batch_size=6000',
                        '--nll_samples=2', '--evaluations=1', '--steps_per_call=5',
+                       '--optimizer=iwae_adam',
                        f'--manual_dir={shared_data.MANUAL_DIR}',
                        f'--workdir={workdir}', f'--out_dir={out_dir}')
     self.assertEqual(result.returncode, 0, result.stderr)
-    self.assertEqual(os.listdir(workdir), ['epochs1_batch6000_seed0'])
-    with open(os.path.join(workdir, 'epochs1_batch6000_seed0', 'config.json')) as f:
+    name = 'epochs1_batch6000_iwae_adam'
+    self.assertEqual(os.listdir(workdir), [f'{name}_seed0'])
+    with open(os.path.join(workdir, f'{name}_seed0', 'config.json')) as f:
       config = json.load(f)
     self.assertEqual((config['batch_size'], config['steps'], config['nll_samples'],
-                      config['steps_per_call']), (6000, 10, 2, 5))
-    with open(os.path.join(out_dir, 'vae_nll_epochs1_batch6000.json')) as f:
+                      config['steps_per_call'], config['optimizer']),
+                     (6000, 10, 2, 5, 'iwae_adam'))
+    with open(os.path.join(out_dir, f'vae_nll_{name}.json')) as f:
       results = json.load(f)
-    self.assertEqual(results['batch_size'], 6000)
+    self.assertEqual((results['batch_size'], results['optimizer']),
+                     (6000, 'iwae_adam'))
     self.assertTrue(np.isfinite(results['runs'][0]['nll']))
 
 

@@ -5,6 +5,8 @@ r"""ALI / BiGAN (eqs. 35–43) with the paper's E/G loss or a standard one.
     python -m experiments.ali --dataset=grid25 --gaussian_encoder --gaussian_generator
     python -m experiments.ali --dataset=grid25 --ali_loss=nonsaturating --ali_networks=pacgan \
         --lr_decay=cosine --g_lr=3e-4 --d_lr=3e-4 --steps=40000   # PacGAN's ALI networks
+    python -m experiments.ali --dataset=grid25 --ali_loss=nonsaturating --ali_networks=pacgan \
+        --ali_simultaneous --g_lr=1e-4 --d_lr=1e-4 --beta1=0.8 --steps=400000  # PacGAN's recipe
     TFDS_MANUAL_DIR=../shared/data/tfds/downloads/manual python -m experiments.ali --dataset=mnist
 
 An encoder E(x) and a generator G(z) are trained together against a joint
@@ -14,7 +16,8 @@ discriminator D(x, z) = p(encoder pair | x, z) (eq. 38). The E/G loss is
 ``--gaussian_generator`` add learned per-dimension Gaussian noise,
 reparameterised. ``--reg_lambda=λ`` keeps eq. 40's term E_z KL(q(x|z) ‖ q°(x|z)),
 which eq. 41 drops, as λ‖G(z) − G°(z)‖² against G before the previous update
-(eq. 26's form; default 0). ``--ali_networks=pacgan`` (2D) swaps our encoder and joint D
+(eq. 26's form; default 0). ``--ali_simultaneous`` takes the D and E/G steps
+together from one pass, as ALI's reference code does. ``--ali_networks=pacgan`` (2D) swaps our encoder and joint D
 for those of PacGAN's 2D ALI runs, behind the published ALI rows: E(x, ε) with
 input noise and two hidden layers, and a D on the raw [x, z].
 
@@ -42,6 +45,10 @@ _GAUSSIAN_ENCODER = flags.DEFINE_boolean(
     'gaussian_encoder', False, 'E(x) + σ ⊙ ε with a learned σ, reparameterised.')
 _GAUSSIAN_GENERATOR = flags.DEFINE_boolean(
     'gaussian_generator', False, 'G(z) + σ ⊙ ε with a learned σ, reparameterised.')
+_SIMULTANEOUS = flags.DEFINE_boolean(
+    'ali_simultaneous', False,
+    'D and E/G step together from one pass on one draw (ALI\'s and PacGAN\'s '
+    'code); needs --d_steps=1. Default: D first, then E/G on fresh draws.')
 _ALI_NETWORKS = flags.DEFINE_enum(
     'ali_networks', 'embedded', list(gan_loop.ALI_NETWORKS),
     '2D encoder and joint D: embedded (E: the generator\'s MLP; D embeds x and z, '
@@ -53,7 +60,8 @@ def main(argv):
   gan.run(argv, 'experiments.ali', 'ali', ali_loss=_ALI_LOSS.value,
           gaussian_encoder=_GAUSSIAN_ENCODER.value,
           gaussian_generator=_GAUSSIAN_GENERATOR.value,
-          ali_networks=_ALI_NETWORKS.value)
+          ali_networks=_ALI_NETWORKS.value,
+          ali_simultaneous=_SIMULTANEOUS.value)
 
 
 if __name__ == '__main__':

@@ -100,7 +100,8 @@ def default_workdir(config: gan_loop.GANConfig) -> str:
   if config.model == 'ali':
     networks = '' if config.ali_networks == 'embedded' else f'_{config.ali_networks}'
     reg = f'_lambda{config.reg_lambda:g}' if config.reg_lambda else ''
-    return f'runs/ali/{config.dataset}_{config.ali_loss}{networks}{reg}_{seed}'
+    updates = '_simultaneous' if config.ali_simultaneous else ''
+    return f'runs/ali/{config.dataset}_{config.ali_loss}{networks}{reg}{updates}_{seed}'
   if config.model == 'aae':
     return f'runs/aae/{config.dataset}_lambda{config.recon_lambda:g}_{seed}'
   schedule = config.preset if config.preset != 'custom' else config.anchor

@@ -41,7 +41,8 @@ class EncoderExperimentTest(parameterized.TestCase):
                             ('ali', {'ali_loss': 'minimax', 'gaussian_encoder': True,
                                      'gaussian_generator': True}),
                             ('ali', {'ali_loss': 'nonsaturating',
-                                     'ali_networks': 'pacgan', 'reg_lambda': 10.0}),
+                                     'ali_networks': 'pacgan', 'reg_lambda': 10.0,
+                                     'ali_simultaneous': True}),
                             ('aae', {}))
   def test_2d_writes_mode_and_encoder_metrics(self, model, fields):
     workdir = self.create_tempdir().full_path
@@ -99,6 +100,13 @@ class EncoderExperimentTest(parameterized.TestCase):
           gan_loop.ConfigError, 'one encoder/generator update per stage'):
         gan_loop.train_and_evaluate(_config('aae', 'ring8', **field),
                                     self.create_tempdir().full_path)
+    with self.assertRaisesRegex(gan_loop.ConfigError, 'ali_simultaneous is for ALI'):
+      gan_loop.train_and_evaluate(_config('aae', 'ring8', ali_simultaneous=True),
+                                  self.create_tempdir().full_path)
+    with self.assertRaisesRegex(gan_loop.ConfigError, 'one D update per stage'):
+      gan_loop.train_and_evaluate(
+          _config('ali', 'ring8', ali_simultaneous=True, d_steps=2),
+          self.create_tempdir().full_path)
     with self.assertRaisesRegex(gan_loop.ConfigError, 'unknown ALI loss'):
       gan_loop.train_and_evaluate(_config('ali', 'ring8', ali_loss='wasserstein'),
                                   self.create_tempdir().full_path)

@@ -60,6 +60,9 @@ SCHEDULES = [
     ('ali_regularised_gaussian', 'ali', encoder_stage.ALISchedule(
         loss='vi', gaussian_encoder=True, gaussian_generator=True,
         reg_lambda=10.0)),
+    ('ali_simultaneous_regularised', 'ali', encoder_stage.ALISchedule(
+        loss='nonsaturating', noise_input_encoder=True, simultaneous=True,
+        reg_lambda=5.0)),
     ('aae', 'aae', encoder_stage.AAESchedule(recon_lambda=3.0, d_steps=2)),
 ]
 
@@ -143,6 +146,45 @@ class StageTest(parameterized.TestCase):
                            reg2.g_params, plain2.g_params)
     self.assertGreater(max(jax.tree.leaves(z_drift)), 1e-7)
     chex.assert_trees_all_equal(reg2.g_anchor_params, reg1.g_params)
+
+  def test_simultaneous_updates_share_one_pass_at_the_current_parameters(self):
+    # D and E/G each step on its own loss from the same draw, and E/G face the
+    # D of before this stage (alternating updates face the updated one).
+    schedule = encoder_stage.ALISchedule(loss='vi', simultaneous=True,
+                                         noise_input_encoder=True)
+    state, real = _state('ali', pacgan=True), _real(1)
+    new, metrics = encoder_stage.ali_stage(state, real, schedule)
+
+    d_key, _ = encoder_stage._stage_keys(state)
+    noise = encoder_stage._ali_noise(state, real[0], d_key, schedule)
+    ge = {'encoder': state.e_params, 'generator': state.g_params}
+
+    def logits(d_params, ge):
+      encoder_pair, generator_pair, _, _ = encoder_stage._ali_pairs(
+          state, ge, real[0], noise)
+      return encoder_stage._joint_logits(state, d_params, state.d_batch_stats,
+                                         encoder_pair, generator_pair)[:2]
+
+    d_loss = lambda d: ali_losses.discriminator_loss(*logits(d, ge)).mean()
+    ge_loss = lambda g: ali_losses.vi_generator_loss(
+        *logits(state.d_params, g)).mean()
+    d_updates, _ = state.d_tx.update(jax.grad(d_loss)(state.d_params),
+                                     state.d_opt_state, state.d_params)
+    ge_updates, _ = state.ge_tx.update(jax.grad(ge_loss)(ge), state.ge_opt_state,
+                                       ge)
+    chex.assert_trees_all_close(new.d_params,
+                                optax.apply_updates(state.d_params, d_updates),
+                                rtol=1e-5, atol=1e-6)
+    expected_ge = optax.apply_updates(ge, ge_updates)
+    chex.assert_trees_all_close(new.g_params, expected_ge['generator'],
+                                rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(new.e_params, expected_ge['encoder'],
+                                rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(metrics['d_loss'], d_loss(state.d_params), rtol=1e-6)
+    np.testing.assert_allclose(metrics['g_loss'], ge_loss(ge), rtol=1e-6)
+    self.assertEqual(int(new.step), 1)
+    with self.assertRaisesRegex(ValueError, 'one D update per stage'):
+      encoder_stage.ALISchedule(simultaneous=True, d_steps=2)
 
   def test_aae_without_adversary_is_an_autoencoder(self):
     # λ large: reconstruction error falls over a few hundred stages.

@@ -43,6 +43,11 @@ class ALISchedule:
       that eq. 41 drops; with a narrow Gaussian around G(z) it is this
       penalty, as eq. 26 is for the GAN. 0: eq. 41 (or 42, 43) alone. Eq. 40's
       other dropped term, on the encoder, is not included.
+    simultaneous: D and E/G step together from one forward pass on one draw,
+      each on its own loss at the current parameters, as ALI's reference code
+      (``ali_algorithm``) and PacGAN's ALI runs train; needs ``d_steps == 1``.
+      Otherwise the D update comes first and E/G then face the updated D on
+      fresh draws.
   """
   loss: str = 'vi'
   d_steps: int = 1
@@ -50,6 +55,7 @@ class ALISchedule:
   gaussian_generator: bool = False
   noise_input_encoder: bool = False
   reg_lambda: float = 0.0
+  simultaneous: bool = False
 
   def __post_init__(self):
     if self.loss not in ali_losses.GENERATOR_LOSSES:
@@ -62,6 +68,9 @@ class ALISchedule:
       raise ValueError(f'd_steps must be >= 1, got {self.d_steps}')
     if not self.reg_lambda >= 0:
       raise ValueError(f'reg_lambda must be >= 0, got {self.reg_lambda}')
+    if self.simultaneous and self.d_steps != 1:
+      raise ValueError(f'simultaneous updates make one D update per stage; '
+                       f'got d_steps={self.d_steps}')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,14 +102,29 @@ def _normal(key: jax.Array, shape) -> jax.Array:
   return parallel.constrain_batch(jax.random.normal(key, shape))
 
 
+def _apply_discriminator(state: EncoderGANState, grads, stats):
+  updates, opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
+  state = state.replace(d_params=optax.apply_updates(state.d_params, updates),
+                        d_batch_stats=stats, d_opt_state=opt_state)
+  return state, {'d_grad_norm': optax.tree.norm(grads)}
+
+
+def _apply_encoder_generator(state: EncoderGANState, grads, e_stats, g_stats):
+  ge = {'encoder': state.e_params, 'generator': state.g_params}
+  updates, opt_state = state.ge_tx.update(grads, state.ge_opt_state, ge)
+  ge = optax.apply_updates(ge, updates)
+  state = state.replace(e_params=ge['encoder'], g_params=ge['generator'],
+                        e_batch_stats=e_stats, g_batch_stats=g_stats,
+                        ge_opt_state=opt_state)
+  return state, {'ge_grad_norm': optax.tree.norm(grads)}
+
+
 def _update_discriminator(state: EncoderGANState, loss_fn):
   """One D step on ``loss_fn(d_params) -> (loss, (stats, aux))``."""
   (loss, (stats, aux)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(state.d_params)
-  updates, opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
-  state = state.replace(d_params=optax.apply_updates(state.d_params, updates),
-                        d_batch_stats=stats, d_opt_state=opt_state)
-  return state, {'d_loss': loss, **aux, 'd_grad_norm': optax.tree.norm(grads)}
+  state, norms = _apply_discriminator(state, grads, stats)
+  return state, {'d_loss': loss, **aux, **norms}
 
 
 def _update_encoder_generator(state: EncoderGANState, loss_fn):
@@ -108,12 +132,8 @@ def _update_encoder_generator(state: EncoderGANState, loss_fn):
   ge = {'encoder': state.e_params, 'generator': state.g_params}
   (loss, (e_stats, g_stats, aux)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(ge)
-  updates, opt_state = state.ge_tx.update(grads, state.ge_opt_state, ge)
-  ge = optax.apply_updates(ge, updates)
-  state = state.replace(e_params=ge['encoder'], g_params=ge['generator'],
-                        e_batch_stats=e_stats, g_batch_stats=g_stats,
-                        ge_opt_state=opt_state)
-  return state, {**aux, 'ge_total': loss, 'ge_grad_norm': optax.tree.norm(grads)}
+  state, norms = _apply_encoder_generator(state, grads, e_stats, g_stats)
+  return state, {**aux, 'ge_total': loss, **norms}
 
 
 def _stage(state, real, d_steps, d_update, ge_update):
@@ -166,12 +186,45 @@ def _joint_logits(state, d_params, d_stats, encoder_pair, generator_pair):
 def ali_stage(state: EncoderGANState, real: jax.Array, schedule: ALISchedule):
   """One ALI stage: ``d_steps`` updates of eq. 38, then one of ``schedule.loss``.
 
+  With ``schedule.simultaneous`` the one D update and the E/G update are taken
+  together from the same pass instead.
+
   Returns:
     The new state and metrics: ``d_loss`` (eq. 38), ``d_encoder`` and
     ``d_generator`` (D's mean probability on each kind of pair), ``g_loss``
-    (the chosen E/G loss), and gradient norms.
+    (the chosen E/G loss), ``g_drift`` (with ``reg_lambda > 0``), ``ge_total``
+    (what E/G minimised) and gradient norms.
   """
   ge_now = lambda s: {'encoder': s.e_params, 'generator': s.g_params}
+  generator_loss = ali_losses.GENERATOR_LOSSES[schedule.loss]
+  reg = schedule.reg_lambda > 0
+
+  def d_terms(enc, gen):
+    return ali_losses.discriminator_loss(enc, gen).mean(), {
+        'd_encoder': jnp.mean(jax.nn.sigmoid(enc)),
+        'd_generator': jnp.mean(jax.nn.sigmoid(gen))}
+
+  def anchor_samples(state, noise):
+    # G°(z) on the same z and noise, in G's BatchNorm mode: G° == G gives
+    # G°(z) == G(z) exactly (as in the GAN stage).
+    if not reg:
+      return None
+    z, _, g_kwargs = noise
+    fake, _ = apply_model(state.generator, state.g_anchor_params,
+                          state.g_batch_stats, z, train=True, **g_kwargs)
+    return jax.lax.stop_gradient(fake)
+
+  def ge_terms(enc, gen, fake, anchor_fake):
+    loss = generator_loss(enc, gen).mean()
+    aux = {'g_loss': loss}
+    if not reg:
+      return loss, aux
+    aux['g_drift'] = gan_losses.generator_drift(fake, anchor_fake).mean()
+    return loss + schedule.reg_lambda * aux['g_drift'], aux
+
+  def move_anchor(new_state, state):
+    # The parameters this update started from become G° (a pytree swap).
+    return new_state.replace(g_anchor_params=state.g_params) if reg else new_state
 
   def d_update(state, x, key):
     encoder_pair, generator_pair, _, _ = jax.tree.map(
@@ -181,43 +234,53 @@ def ali_stage(state: EncoderGANState, real: jax.Array, schedule: ALISchedule):
     def loss_fn(d_params):
       enc, gen, stats = _joint_logits(state, d_params, state.d_batch_stats,
                                       encoder_pair, generator_pair)
-      loss = ali_losses.discriminator_loss(enc, gen).mean()
-      return loss, (stats, {'d_encoder': jnp.mean(jax.nn.sigmoid(enc)),
-                            'd_generator': jnp.mean(jax.nn.sigmoid(gen))})
+      loss, aux = d_terms(enc, gen)
+      return loss, (stats, aux)
     return _update_discriminator(state, loss_fn)
 
   def ge_update(state, x, key):
-    generator_loss = ali_losses.GENERATOR_LOSSES[schedule.loss]
     noise = _ali_noise(state, x, key, schedule)
-    reg = schedule.reg_lambda > 0
-    if reg:
-      # G°(z) on the same z and noise, in G's BatchNorm mode: G° == G gives
-      # G°(z) == G(z) exactly (as in the GAN stage).
-      z, _, g_kwargs = noise
-      anchor_fake, _ = apply_model(state.generator, state.g_anchor_params,
-                                   state.g_batch_stats, z, train=True, **g_kwargs)
-      anchor_fake = jax.lax.stop_gradient(anchor_fake)
+    anchor_fake = anchor_samples(state, noise)
 
     def loss_fn(ge):
       encoder_pair, generator_pair, e_stats, g_stats = _ali_pairs(
           state, ge, x, noise)
       enc, gen, _ = _joint_logits(state, state.d_params, state.d_batch_stats,
                                   encoder_pair, generator_pair)
-      loss = generator_loss(enc, gen).mean()
-      aux = {'g_loss': loss}
-      total = loss
-      if reg:
-        drift = gan_losses.generator_drift(generator_pair[0], anchor_fake).mean()
-        aux['g_drift'] = drift
-        total = loss + schedule.reg_lambda * drift
+      total, aux = ge_terms(enc, gen, generator_pair[0], anchor_fake)
       return total, (e_stats, g_stats, aux)
 
     new_state, metrics = _update_encoder_generator(state, loss_fn)
-    if reg:  # The parameters this update started from become G° (a pytree swap).
-      new_state = new_state.replace(g_anchor_params=state.g_params)
-    return new_state, metrics
+    return move_anchor(new_state, state), metrics
 
-  return _stage(state, real, schedule.d_steps, d_update, ge_update)
+  if not schedule.simultaneous:
+    return _stage(state, real, schedule.d_steps, d_update, ge_update)
+
+  # Simultaneous: one pass, both losses, a gradient of each from its vjp.
+  d_key, _ = _stage_keys(state)
+  x = real[0]
+  noise = _ali_noise(state, x, d_key, schedule)
+  anchor_fake = anchor_samples(state, noise)
+
+  def losses(d_params, ge):
+    encoder_pair, generator_pair, e_stats, g_stats = _ali_pairs(state, ge, x, noise)
+    enc, gen, d_stats = _joint_logits(state, d_params, state.d_batch_stats,
+                                      encoder_pair, generator_pair)
+    d_loss, d_aux = d_terms(enc, gen)
+    ge_total, ge_aux = ge_terms(enc, gen, generator_pair[0], anchor_fake)
+    return (d_loss, ge_total), (e_stats, g_stats, d_stats, {**d_aux, **ge_aux})
+
+  (d_loss, ge_total), vjp, (e_stats, g_stats, d_stats, aux) = jax.vjp(
+      losses, state.d_params, ge_now(state), has_aux=True)
+  one, zero = jnp.ones_like(d_loss), jnp.zeros_like(d_loss)
+  d_grads, _ = vjp((one, zero))
+  _, ge_grads = vjp((zero, one))
+  new_state, d_norms = _apply_discriminator(state, d_grads, d_stats)
+  new_state, ge_norms = _apply_encoder_generator(new_state, ge_grads, e_stats,
+                                                 g_stats)
+  new_state = move_anchor(new_state, state)
+  return new_state.replace(step=state.step + 1), {
+      'd_loss': d_loss, 'ge_total': ge_total, **aux, **d_norms, **ge_norms}
 
 
 # AAE (eqs. 30–34).

@@ -105,6 +105,11 @@ class GANConfig:
   ALI rows: the encoder E(x, ε) of two hidden layers (ε ~ N(0, I) beside x)
   and a joint D on the raw [x, z].
 
+  ``ali_simultaneous``: ALI's D and E/G updates from one pass, as in ALI's
+  and PacGAN's code (``ALISchedule.simultaneous``); with the ``pacgan``
+  networks, Adam(1e-4, β₁ = 0.8) and 400,000 stages that is PacGAN's 2D ALI
+  recipe.
+
   ``lr_decay``: ``'constant'`` keeps ``g_lr`` and ``d_lr`` throughout;
   ``'cosine'`` takes each down to 0 along a half cosine over the run's
   ``steps`` stages (:func:`learning_rates`).
@@ -140,6 +145,7 @@ class GANConfig:
   gaussian_encoder: bool = False
   gaussian_generator: bool = False
   ali_networks: str = 'embedded'
+  ali_simultaneous: bool = False
   recon_lambda: float = 10.0
 
   @property
@@ -151,7 +157,7 @@ class GANConfig:
           gaussian_encoder=self.gaussian_encoder,
           gaussian_generator=self.gaussian_generator,
           noise_input_encoder=self.ali_networks == 'pacgan',
-          reg_lambda=self.reg_lambda)
+          reg_lambda=self.reg_lambda, simultaneous=self.ali_simultaneous)
     if self.model == 'aae':
       return encoder_stage.AAESchedule(recon_lambda=self.recon_lambda,
                                        d_steps=self.d_steps)
@@ -242,6 +248,8 @@ def validate(config: GANConfig, workdir: str,
   if config.ali_networks != 'embedded' and (config.model != 'ali'
                                             or config.is_image):
     raise ConfigError(f'ali_networks={config.ali_networks} is for ALI on 2D data')
+  if config.ali_simultaneous and config.model != 'ali':
+    raise ConfigError('ali_simultaneous is for ALI')
   try:
     config.schedule  # pylint: disable=pointless-statement
   except ValueError as e:

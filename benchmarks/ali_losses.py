@@ -7,6 +7,9 @@ r"""ALI's three generator/encoder losses over seeds: is the paper's eq. 41 as go
         --lr_decay=cosine --lr_2d=3e-4 --steps_2d=48000      # ~20 min per run
     python -m benchmarks.ali_losses --datasets=grid25 --losses=nonsaturating \
         --ali_networks=pacgan --lr_decay=cosine --lr_2d=3e-4 --steps_2d=40000
+    python -m benchmarks.ali_losses --datasets=grid25 --losses=nonsaturating \
+        --ali_networks=pacgan --ali_simultaneous --lr_2d=1e-4 --beta1_2d=0.8 \
+        --steps_2d=400000                                    # PacGAN's own recipe
 
 The paper (arXiv 1807.05936, after eq. 43) reports, without figures, that its
 VI-derived loss (eq. 41: −log D on both pairs) trains ALI as well as, or
@@ -31,9 +34,12 @@ equal, for ``--seeds`` seeds per cell, and reports mean ± standard error:
 ``--lr_decay=cosine`` takes both learning rates to 0 over each run
 (``GANConfig.lr_decay``); ``--lr_2d`` sets both 2D learning rates;
 ``--ali_networks=pacgan`` trains the 2D runs with PacGAN's ALI networks
-(``GANConfig.ali_networks``). Runs and results with any of these are kept
-apart from the default ones by a suffix: ``_cosine``, then ``_pacgan``, then
-``_lr<rate>``, then (decayed runs only, whose schedule follows their length)
+(``GANConfig.ali_networks``); ``--beta1_2d`` sets their Adam β₁ and
+``--ali_simultaneous`` takes D's and E/G's steps from one pass, as PacGAN's
+ALI runs do. Runs and results with any of these are kept apart from the
+default ones by a suffix: ``_cosine``, then ``_pacgan``, then ``_lr<rate>``,
+then ``_b1<β₁>``, then ``_simultaneous``, then (decayed runs only, whose
+schedule follows their length)
 ``_steps<steps_2d>`` when that is not 4,000. For the 2D mixtures the table
 also says which losses beat the published ALI row on all three of its scores.
 
@@ -69,6 +75,11 @@ _LR_2D = flags.DEFINE_float(
 _ALI_NETWORKS = flags.DEFINE_enum(
     'ali_networks', 'embedded', list(gan_loop.ALI_NETWORKS),
     '2D encoder and joint D (experiments.ali --ali_networks).')
+_BETA1_2D = flags.DEFINE_float(
+    'beta1_2d', None, 'Adam β₁ of both 2D optimisers (default: experiments.ali\'s, 0.5).')
+_SIMULTANEOUS = flags.DEFINE_boolean(
+    'ali_simultaneous', False,
+    '2D runs: D and E/G updates from one pass (experiments.ali --ali_simultaneous).')
 _LR_DECAY = flags.DEFINE_enum('lr_decay', 'constant', list(gan_loop.LR_DECAYS),
                               'Learning-rate decay of every run.')
 _MANUAL_DIR = flags.DEFINE_string(
@@ -96,6 +107,10 @@ def _suffix(family: str = '2d') -> str:
       suffix += f'_{_ALI_NETWORKS.value}'
     if _LR_2D.value is not None:
       suffix += f'_lr{_LR_2D.value:g}'
+    if _BETA1_2D.value is not None:
+      suffix += f'_b1{_BETA1_2D.value:g}'
+    if _SIMULTANEOUS.value:
+      suffix += '_simultaneous'
     if _STEPS_2D.value != 4000 and _LR_DECAY.value != 'constant':
       # A decayed rate follows the run's length: another length is another run.
       suffix += f'_steps{_STEPS_2D.value}'
@@ -114,9 +129,12 @@ def run_one(dataset: str, loss: str, seed: int) -> dict:
                                lr_decay=_LR_DECAY.value)
   family = _family(dataset)
   if family == '2d':
-    config = dataclasses.replace(config, ali_networks=_ALI_NETWORKS.value)
+    config = dataclasses.replace(config, ali_networks=_ALI_NETWORKS.value,
+                                 ali_simultaneous=_SIMULTANEOUS.value)
     if _LR_2D.value is not None:
       config = dataclasses.replace(config, g_lr=_LR_2D.value, d_lr=_LR_2D.value)
+    if _BETA1_2D.value is not None:
+      config = dataclasses.replace(config, beta1=_BETA1_2D.value)
   workdir = os.path.join(_WORKDIR.value,
                          f'{dataset}_{loss}{_suffix(family)}_seed{seed}')
   start = time.perf_counter()
@@ -180,6 +198,10 @@ def markdown(results: dict) -> str:
     settings += f', 2D learning rate {_LR_2D.value:g}'
   if _ALI_NETWORKS.value != 'embedded':
     settings += f', 2D networks: {_ALI_NETWORKS.value}'
+  if _BETA1_2D.value is not None:
+    settings += f', 2D Adam β₁ {_BETA1_2D.value:g}'
+  if _SIMULTANEOUS.value:
+    settings += ', 2D D and E/G updates simultaneous'
   command = (f'python -m benchmarks.ali_losses --datasets={",".join(results)}'
              + ('' if list(_LOSSES.value) == list(ali_losses.GENERATOR_LOSSES)
                 else f' --losses={",".join(_LOSSES.value)}')
@@ -187,6 +209,8 @@ def markdown(results: dict) -> str:
              + ('' if _ALI_NETWORKS.value == 'embedded'
                 else f' --ali_networks={_ALI_NETWORKS.value}')
              + ('' if _LR_2D.value is None else f' --lr_2d={_LR_2D.value:g}')
+             + ('' if _BETA1_2D.value is None else f' --beta1_2d={_BETA1_2D.value:g}')
+             + (' --ali_simultaneous' if _SIMULTANEOUS.value else '')
              + (f' --steps_2d={_STEPS_2D.value}' if _STEPS_2D.value != 4000 else '')
              + (f' --steps_mnist={_STEPS_MNIST.value}' if _STEPS_MNIST.value != 1000 else '')
              + (f' --seeds={_SEEDS.value}' if _SEEDS.value != 5 else ''))
@@ -228,6 +252,8 @@ def main(argv):
                       {'steps_2d': _STEPS_2D.value, 'steps_mnist': _STEPS_MNIST.value,
                        'lr_decay': _LR_DECAY.value, 'lr_2d': _LR_2D.value,
                        'ali_networks': _ALI_NETWORKS.value,
+                       'beta1_2d': _BETA1_2D.value,
+                       'ali_simultaneous': _SIMULTANEOUS.value,
                        'seeds': _SEEDS.value, 'summary': results, 'runs': raw})
 
 

@@ -115,6 +115,7 @@ class DataParallelTest(parameterized.TestCase):
       ('ali', dict(ali_loss='vi')),
       ('ali', dict(ali_loss='nonsaturating', gaussian_encoder=True,
                    gaussian_generator=True)),
+      ('ali', dict(ali_loss='vi', ali_simultaneous=True, reg_lambda=5.0)),
       ('aae', {}))
   def test_encoder_image_stage_on_8_devices_equals_1(self, model, fields):
     config = dataclasses.replace(gan_loop.default_config('mnist', model=model),

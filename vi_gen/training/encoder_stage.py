@@ -1,5 +1,8 @@
 """AAE and ALI stages: ``d_steps`` discriminator updates, then one E/G update.
 
+(ALI can instead take its one D update and the E/G update together:
+``ALISchedule.simultaneous``.)
+
 Pure functions ``(state, real, schedule) -> (state, metrics)`` with the
 signature of :func:`vi_gen.training.stage.gan_stage`, so that the same compiled
 loops (:func:`~vi_gen.training.stage.train_stages`,

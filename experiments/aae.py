@@ -8,6 +8,9 @@ An encoder E(x) and a decoder G(z) are trained together on
 ``−log D(E(x)) + λ ‖x − G(E(x))‖²`` (eq. 34; λ = ``--recon_lambda`` on the
 element-wise mean squared error) against a latent discriminator
 D(z) = q(0|z), the probability that z came from the prior (eq. 30).
+``--reg_lambda=λ`` keeps eq. 32's term KL(p(z) ‖ p°(z)), which eq. 33 drops, as
+λ‖E(x) − E°(x)‖² against E before the previous update (eq. 26's form, for the
+encoder; default 0).
 
 Every flag of ``experiments.gan`` applies with the same meaning and defaults
 (the decoder is the GAN's G; of the schedule flags only --d_steps and
@@ -16,7 +19,7 @@ resume. Metrics: reconstruction (mean squared error of G(E(x))), code_mmd (MMD²
 of codes against N(0, I), inverse multiquadric kernel), code_mean_norm and
 code_cov_distance, and samples G(z), z ~ N(0, I), scored as the GAN's are (2D
 modes/hq/reverse_kl; MNIST fd), plus recon_same_mode (2D) or recon_accuracy
-(MNIST). Workdir default: runs/aae/<dataset>_lambda<λ>_seed<seed>.
+(MNIST). Workdir default: runs/aae/<dataset>_lambda<λ>[_reg<λ>]_seed<seed>.
 """
 
 from absl import app

@@ -55,7 +55,9 @@ _LR_DECAY = flags.DEFINE_string(
 _OVERRIDES = {
     'reg_lambda': (flags.DEFINE_float, 'λ of eq. 26 on the element-wise mean of '
                    '(G(z) - G°(z))²; 0 = standard GAN. Default 100 (2D), 5 (images); '
-                   'ALI: eq. 40\'s KL(q(x|z) ‖ q°(x|z)) term, default 0; AAE: 0 only.'),
+                   'ALI: eq. 40\'s KL(q(x|z) ‖ q°(x|z)) term as λ‖G(z) − G°(z)‖², '
+                   'AAE: eq. 32\'s KL(p(z) ‖ p°(z)) as λ‖E(x) − E°(x)‖²; default 0 '
+                   'for both.'),
     'anchor': (flags.DEFINE_string, 'G° policy: previous (one-update lag) or stage '
                '(G at the stage start).'),
     'd_steps': (flags.DEFINE_integer, 'D updates per stage.'),
@@ -103,7 +105,8 @@ def default_workdir(config: gan_loop.GANConfig) -> str:
     updates = '_simultaneous' if config.ali_simultaneous else ''
     return f'runs/ali/{config.dataset}_{config.ali_loss}{networks}{reg}{updates}_{seed}'
   if config.model == 'aae':
-    return f'runs/aae/{config.dataset}_lambda{config.recon_lambda:g}_{seed}'
+    reg = f'_reg{config.reg_lambda:g}' if config.reg_lambda else ''
+    return f'runs/aae/{config.dataset}_lambda{config.recon_lambda:g}{reg}_{seed}'
   schedule = config.preset if config.preset != 'custom' else config.anchor
   return f'runs/gan/{config.dataset}_{schedule}_lambda{config.reg_lambda:g}_{seed}'
 

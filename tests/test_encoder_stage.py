@@ -26,7 +26,8 @@ BATCH = 8
 
 def _state(model, gaussian=False, latent_dim=2, seed=0, pacgan=False,
            anchor=False):
-  """Tiny networks; ``pacgan``: PacGAN's ALI kinds (input-noise E, raw-join D)."""
+  """Tiny networks; ``pacgan``: PacGAN's ALI kinds (input-noise E, raw-join D);
+  ``anchor``: the anchor of the model's regulariser (ALI: G°, AAE: E°)."""
   generator = MLPGenerator(hidden=16, depth=2)
   encoder = MLPGenerator(hidden=16, depth=2, out_dim=latent_dim)
   if gaussian:
@@ -42,7 +43,8 @@ def _state(model, gaussian=False, latent_dim=2, seed=0, pacgan=False,
       rng=jax.random.PRNGKey(seed), generator=generator, encoder=encoder,
       discriminator=discriminator, ge_tx=optax.adam(1e-2, 0.5),
       d_tx=optax.adam(1e-2, 0.5), latent_shape=(latent_dim,), data_shape=(2,),
-      joint=model == 'ali', anchor=anchor)
+      joint=model == 'ali', g_anchor=anchor and model == 'ali',
+      e_anchor=anchor and model == 'aae')
 
 
 def _real(d_steps, seed=1):
@@ -64,6 +66,7 @@ SCHEDULES = [
         loss='nonsaturating', noise_input_encoder=True, simultaneous=True,
         reg_lambda=5.0)),
     ('aae', 'aae', encoder_stage.AAESchedule(recon_lambda=3.0, d_steps=2)),
+    ('aae_regularised', 'aae', encoder_stage.AAESchedule(reg_lambda=5.0)),
 ]
 
 
@@ -113,39 +116,47 @@ class StageTest(parameterized.TestCase):
                                -float(enc_logits.mean()), rtol=1e-4, atol=1e-5)
     self.assertNotAlmostEqual(results['vi'], results['minimax'])
 
-  def test_ali_anchor_term(self):
-    # Eq. 40's KL(q(x|z) ‖ q°(x|z)) term as λ‖G(z) − G°(z)‖², G° = G before the
-    # previous E/G update.
+  @parameterized.named_parameters(
+      # ALI: eq. 40's KL(q(x|z) ‖ q°(x|z)) as λ‖G(z) − G°(z)‖².
+      ('ali', 'ali', encoder_stage.ali_stage, encoder_stage.ALISchedule,
+       'g_params', 'g_anchor_params', 'g_drift'),
+      # AAE: eq. 32's KL(p(z) ‖ p°(z)) as λ‖E(x) − E°(x)‖².
+      ('aae', 'aae', encoder_stage.aae_stage, encoder_stage.AAESchedule,
+       'e_params', 'e_anchor_params', 'e_drift'))
+  def test_anchor_term(self, model, stage_fn, schedule_cls, params, anchor,
+                       drift):
+    # The anchor is the network before the previous E/G update.
     real = _real(1)
-    plain_schedule = encoder_stage.ALISchedule(loss='vi')
-    reg_schedule = encoder_stage.ALISchedule(loss='vi', reg_lambda=50.0)
-    stage = jax.jit(encoder_stage.ali_stage, static_argnames='schedule')
-    plain, reg = _state('ali'), _state('ali', anchor=True)
-    chex.assert_trees_all_equal(reg.g_anchor_params, reg.g_params)
-    self.assertEqual(plain.g_anchor_params, {})
+    plain_schedule, reg_schedule = schedule_cls(), schedule_cls(reg_lambda=50.0)
+    stage = jax.jit(stage_fn, static_argnames='schedule')
+    plain, reg = _state(model), _state(model, anchor=True)
+    chex.assert_trees_all_equal(getattr(reg, anchor), getattr(reg, params))
+    self.assertEqual(getattr(plain, anchor), {})
 
-    # Stage 1: G° == G, so the term is 0 with zero gradient: the same update.
+    # Stage 1: anchor == network, so the term is 0 with zero gradient: the same
+    # update as without it.
     plain1, plain_m = stage(plain, real, schedule=plain_schedule)
     reg1, reg_m = stage(reg, real, schedule=reg_schedule)
-    self.assertEqual(float(reg_m['g_drift']), 0.0)
-    self.assertNotIn('g_drift', plain_m)
+    self.assertEqual(float(reg_m[drift]), 0.0)
+    self.assertNotIn(drift, plain_m)
     for name in ('g_params', 'e_params', 'd_params'):
       chex.assert_trees_all_close(getattr(reg1, name), getattr(plain1, name),
                                   rtol=1e-6, atol=1e-7)
     # The parameters the update started from are now the anchor.
-    chex.assert_trees_all_equal(reg1.g_anchor_params, reg.g_params)
+    chex.assert_trees_all_equal(getattr(reg1, anchor), getattr(reg, params))
 
-    # Stage 2: G has moved from G°, the term is positive and changes the update.
-    plain2, _ = stage(reg1.replace(g_anchor_params={}), real,
-                      schedule=plain_schedule)
-    reg2, m = stage(reg1, real, schedule=reg_schedule)
-    self.assertGreater(float(m['g_drift']), 0.0)
-    np.testing.assert_allclose(float(m['ge_total'] - m['g_loss']),
-                               50.0 * float(m['g_drift']), rtol=1e-5)
-    z_drift = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()),
-                           reg2.g_params, plain2.g_params)
-    self.assertGreater(max(jax.tree.leaves(z_drift)), 1e-7)
-    chex.assert_trees_all_equal(reg2.g_anchor_params, reg1.g_params)
+    # Stage 2 from the same state: the network has moved from its anchor, so
+    # the term is positive, adds λ·drift to the E/G loss and changes the update.
+    plain2, plain_m = stage(reg1.replace(**{anchor: {}}), real,
+                            schedule=plain_schedule)
+    reg2, reg_m = stage(reg1, real, schedule=reg_schedule)
+    self.assertGreater(float(reg_m[drift]), 0.0)
+    np.testing.assert_allclose(float(reg_m['ge_total'] - plain_m['ge_total']),
+                               50.0 * float(reg_m[drift]), rtol=1e-4)
+    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()),
+                         getattr(reg2, params), getattr(plain2, params))
+    self.assertGreater(max(jax.tree.leaves(moved)), 1e-7)
+    chex.assert_trees_all_equal(getattr(reg2, anchor), getattr(reg1, params))
 
   def test_simultaneous_updates_share_one_pass_at_the_current_parameters(self):
     # D and E/G each step on its own loss from the same draw, and E/G face the

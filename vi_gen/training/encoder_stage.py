@@ -83,13 +83,20 @@ class AAESchedule:
   Attributes:
     recon_lambda: λ of eq. 34, on the element-wise mean squared error.
     d_steps: latent-D updates per stage.
+    reg_lambda: λ on ``‖E(x) − E°(x)‖²`` (element-wise mean) added to eq. 34,
+      E° being E before the previous E/G update (the state's
+      ``e_anchor_params``): eq. 32's ``KL(p(z) ‖ p°(z))``, which eq. 33 drops,
+      with a narrow Gaussian around E(x), as eq. 26 is for the GAN.
   """
   recon_lambda: float = 10.0
   d_steps: int = 1
+  reg_lambda: float = 0.0
 
   def __post_init__(self):
     if not self.recon_lambda >= 0:
       raise ValueError(f'recon_lambda must be >= 0, got {self.recon_lambda}')
+    if not self.reg_lambda >= 0:
+      raise ValueError(f'reg_lambda must be >= 0, got {self.reg_lambda}')
     if self.d_steps < 1:
       raise ValueError(f'd_steps must be >= 1, got {self.d_steps}')
 
@@ -296,9 +303,12 @@ def aae_stage(state: EncoderGANState, real: jax.Array, schedule: AAESchedule):
     (D's mean probability of "from the prior" on codes and on prior draws),
     ``g_loss`` (E's adversarial term), ``train_reconstruction`` (the
     element-wise mean squared error on the batch; the evaluation's
-    ``reconstruction`` is on held-out data), ``ge_total`` (eq. 34) and
-    gradient norms.
+    ``reconstruction`` is on held-out data), ``e_drift`` (with
+    ``reg_lambda > 0``), ``ge_total`` (what E and G minimised) and gradient
+    norms.
   """
+  reg = schedule.reg_lambda > 0
+
   def d_update(state, x, key):
     codes, _ = apply_model(state.encoder, state.e_params, state.e_batch_stats, x,
                            train=True)
@@ -317,6 +327,10 @@ def aae_stage(state: EncoderGANState, real: jax.Array, schedule: AAESchedule):
 
   def ge_update(state, x, key):
     del key
+    if reg:  # E°(x) in E's BatchNorm mode: E° == E gives E°(x) == E(x) exactly.
+      anchor_codes, _ = apply_model(state.encoder, state.e_anchor_params,
+                                    state.e_batch_stats, x, train=True)
+      anchor_codes = jax.lax.stop_gradient(anchor_codes)
 
     def loss_fn(ge):
       codes, e_stats = apply_model(state.encoder, ge['encoder'],
@@ -327,10 +341,16 @@ def aae_stage(state: EncoderGANState, real: jax.Array, schedule: AAESchedule):
                               state.d_batch_stats, codes, train=True)
       total = aae_losses.autoencoder_loss(logits, x, recon,
                                           schedule.recon_lambda).mean()
-      adversarial = aae_losses.encoder_adversarial_loss(logits).mean()
-      reconstruction = aae_losses.reconstruction_error(x, recon).mean()
-      return total, (e_stats, g_stats, {'g_loss': adversarial,
-                                        'train_reconstruction': reconstruction})
-    return _update_encoder_generator(state, loss_fn)
+      aux = {'g_loss': aae_losses.encoder_adversarial_loss(logits).mean(),
+             'train_reconstruction': aae_losses.reconstruction_error(x, recon).mean()}
+      if reg:
+        aux['e_drift'] = gan_losses.generator_drift(codes, anchor_codes).mean()
+        total = total + schedule.reg_lambda * aux['e_drift']
+      return total, (e_stats, g_stats, aux)
+
+    new_state, metrics = _update_encoder_generator(state, loss_fn)
+    if reg:  # The parameters this update started from become E° (a pytree swap).
+      new_state = new_state.replace(e_anchor_params=state.e_params)
+    return new_state, metrics
 
   return _stage(state, real, schedule.d_steps, d_update, ge_update)

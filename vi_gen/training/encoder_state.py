@@ -29,6 +29,8 @@ class EncoderGANState(flax.struct.PyTreeNode):
       term, regularised like eq. 26): G before the previous E/G update, moved
       by pytree reassignment. ``{}`` in a run without that term.
     e_params, e_batch_stats: the encoder E(x).
+    e_anchor_params: the AAE's anchor encoder E° (eq. 32's KL(p(z) ‖ p°(z))
+      term, regularised like eq. 26), as ``g_anchor_params`` is for ALI.
     ge_opt_state: the optimiser state of ``{'encoder': e, 'generator': g}``.
     d_params, d_batch_stats, d_opt_state: the discriminator.
     generator, encoder, discriminator, ge_tx, d_tx, latent_shape: static.
@@ -39,6 +41,7 @@ class EncoderGANState(flax.struct.PyTreeNode):
   g_anchor_params: PyTree
   g_batch_stats: PyTree
   e_params: PyTree
+  e_anchor_params: PyTree
   e_batch_stats: PyTree
   ge_opt_state: optax.OptState
   d_params: PyTree
@@ -55,12 +58,12 @@ class EncoderGANState(flax.struct.PyTreeNode):
   def create(cls, *, rng: jax.Array, generator: nn.Module, encoder: nn.Module,
              discriminator: nn.Module, ge_tx: optax.GradientTransformation,
              d_tx: optax.GradientTransformation, latent_shape: Sequence[int],
-             data_shape: Sequence[int], joint: bool,
-             anchor: bool = False) -> 'EncoderGANState':
+             data_shape: Sequence[int], joint: bool, g_anchor: bool = False,
+             e_anchor: bool = False) -> 'EncoderGANState':
     """Initialises the three networks.
 
-    ``joint``: D takes (x, z) (ALI) rather than z alone (AAE). ``anchor``: keep
-    an anchor generator G°, starting equal to G.
+    ``joint``: D takes (x, z) (ALI) rather than z alone (AAE). ``g_anchor``,
+    ``e_anchor``: keep an anchor G° or E°, starting equal to G or E.
     """
     init_key, g_key, e_key, d_key = jax.random.split(rng, 4)
     x = jnp.zeros((1, *data_shape))
@@ -69,14 +72,16 @@ class EncoderGANState(flax.struct.PyTreeNode):
     e_vars = encoder.init(e_key, x, train=False)
     d_vars = discriminator.init(d_key, *((x, z) if joint else (z,)), train=False)
     ge_params = {'encoder': e_vars['params'], 'generator': g_vars['params']}
+    # Anchors start as distinct buffers, once, so that the state can be donated.
+    copy = lambda params: jax.tree.map(jnp.copy, params)
     return cls(
         step=jnp.zeros((), jnp.int32), rng=init_key,
         g_params=g_vars['params'],
-        # Distinct buffers from G's, once, so that the state can be donated.
-        g_anchor_params=(jax.tree.map(jnp.copy, g_vars['params']) if anchor
-                         else {}),
+        g_anchor_params=copy(g_vars['params']) if g_anchor else {},
         g_batch_stats=g_vars.get('batch_stats', {}),
-        e_params=e_vars['params'], e_batch_stats=e_vars.get('batch_stats', {}),
+        e_params=e_vars['params'],
+        e_anchor_params=copy(e_vars['params']) if e_anchor else {},
+        e_batch_stats=e_vars.get('batch_stats', {}),
         ge_opt_state=ge_tx.init(ge_params),
         d_params=d_vars['params'], d_batch_stats=d_vars.get('batch_stats', {}),
         d_opt_state=d_tx.init(d_vars['params']),

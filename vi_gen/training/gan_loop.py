@@ -91,9 +91,10 @@ class GANConfig:
   ``model='aae'`` or ``'ali'`` trains an encoder E with G against a latent or
   joint discriminator instead (:mod:`vi_gen.training.encoder_stage`), with the
   same networks for G, the same data, budget and metrics, plus the encoder's
-  (:func:`default_config` sets λ of eq. 26 to 0 for them; for ALI a λ > 0
-  adds eq. 40's ``‖G(z) − G°(z)‖²`` term with the ``previous`` anchor, see
-  :class:`~vi_gen.training.encoder_stage.ALISchedule`). For those only
+  (:func:`default_config` sets λ of eq. 26 to 0 for them; a λ > 0 adds the
+  term the paper drops, in eq. 26's form with the ``previous`` anchor: for ALI
+  eq. 40's ``‖G(z) − G°(z)‖²``, for the AAE eq. 32's ``‖E(x) − E°(x)‖²``; see
+  :mod:`~vi_gen.training.encoder_stage`). For those only
   ``d_steps`` and ``batch_norm`` of the schedule flags apply (:func:`validate`
   refuses an ``anchor``, ``g_steps`` or ``g_repeats`` other than the preset's);
   ``ali_loss``, ``gaussian_encoder``, ``gaussian_generator``, ``ali_networks``
@@ -160,7 +161,8 @@ class GANConfig:
           reg_lambda=self.reg_lambda, simultaneous=self.ali_simultaneous)
     if self.model == 'aae':
       return encoder_stage.AAESchedule(recon_lambda=self.recon_lambda,
-                                       d_steps=self.d_steps)
+                                       d_steps=self.d_steps,
+                                       reg_lambda=self.reg_lambda)
     return Schedule(reg_lambda=self.reg_lambda, anchor=self.anchor,
                     d_steps=self.d_steps, g_steps=self.g_steps,
                     g_repeats=self.g_repeats)
@@ -231,9 +233,6 @@ def validate(config: GANConfig, workdir: str,
   """
   defaults = default_config(config.dataset, config.preset, config.model)  # all known
   if config.model != 'gan':
-    if config.model == 'aae' and config.reg_lambda != 0:
-      raise ConfigError(f'reg_lambda={config.reg_lambda:g}: the AAE has no anchor '
-                        f'term; use --reg_lambda=0 with model aae')
     # AAE and ALI make one E/G update per stage with no anchor: these GAN
     # schedule fields would be recorded but do nothing, so they are refused.
     for name in ('anchor', 'g_steps', 'g_repeats'):
@@ -384,7 +383,9 @@ def create_state(config: GANConfig, fast_layers: bool = True):
   return EncoderGANState.create(
       rng=rng, generator=generator, encoder=encoder, discriminator=discriminator,
       ge_tx=g_tx, d_tx=d_tx, latent_shape=latent_shape, data_shape=data_shape,
-      joint=config.model == 'ali', anchor=config.reg_lambda > 0)
+      joint=config.model == 'ali',
+      g_anchor=config.model == 'ali' and config.reg_lambda > 0,
+      e_anchor=config.model == 'aae' and config.reg_lambda > 0)
 
 
 def _split_if_single_process(x: jax.Array) -> jax.Array:

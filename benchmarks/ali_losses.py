@@ -180,8 +180,11 @@ def beats_published(dataset: str, rows: dict) -> str:
   winners = [EQUATION[loss] for loss, row in rows.items()
              if row['modes'] > modes and row['hq'] > hq and row['reverse_kl'] < kl]
   if winners:
+    caveat = ('' if _SEEDS.value >= 5 else
+              f' (over {_SEEDS.value} seed{"s" if _SEEDS.value > 1 else ""}; '
+              f'the protocol asks for at least 5)')
     return (f'{dataset}: {", ".join(winners)} beat the published ALI row '
-            f'({modes} modes, {hq}% HQ, KL {kl}) on all three means.')
+            f'({modes} modes, {hq}% HQ, KL {kl}) on all three means{caveat}.')
   return (f'{dataset}: no loss beats the published ALI row ({modes} modes, '
           f'{hq}% HQ, KL {kl}) on all three means.')
 
@@ -214,7 +217,7 @@ def markdown(results: dict) -> str:
              + (f' --steps_2d={_STEPS_2D.value}' if _STEPS_2D.value != 4000 else '')
              + (f' --steps_mnist={_STEPS_MNIST.value}' if _STEPS_MNIST.value != 1000 else '')
              + (f' --seeds={_SEEDS.value}' if _SEEDS.value != 5 else ''))
-  lines = [f'ALI E/G losses, {_SEEDS.value} seeds per cell, mean ± standard error. '
+  lines = [f'ALI E/G losses, {_SEEDS.value} seed(s) per cell, mean ± standard error. '
            f'Budget: {", ".join(budgets)}{settings}. Measured by `{command}`.', '']
   for dataset, rows in results.items():
     family = _family(dataset)
@@ -222,7 +225,9 @@ def markdown(results: dict) -> str:
     lines += [f'### {dataset}', '', '| loss | ' + ' | '.join(keys) + ' |',
               '|---' * (len(keys) + 1) + '|']
     for loss, row in rows.items():
-      cells = [f'{row[k]:.2f} ± {row[k + "_se"]:.2f}' for k in keys]
+      # One seed has no standard error: print the value alone.
+      cells = [f'{row[k]:.2f}' + (f' ± {row[k + "_se"]:.2f}' if _SEEDS.value > 1
+                                  else '') for k in keys]
       lines.append(f'| {EQUATION[loss]} | ' + ' | '.join(cells) + ' |')
     if dataset in PUBLISHED_ALI:
       modes, hq, kl = PUBLISHED_ALI[dataset]

@@ -129,12 +129,13 @@ def run_one(dataset: str, loss: str, seed: int) -> dict:
                                lr_decay=_LR_DECAY.value)
   family = _family(dataset)
   if family == '2d':
-    config = dataclasses.replace(config, ali_networks=_ALI_NETWORKS.value,
-                                 ali_simultaneous=_SIMULTANEOUS.value)
+    overrides = dict(ali_networks=_ALI_NETWORKS.value,
+                     ali_simultaneous=_SIMULTANEOUS.value)
     if _LR_2D.value is not None:
-      config = dataclasses.replace(config, g_lr=_LR_2D.value, d_lr=_LR_2D.value)
+      overrides.update(g_lr=_LR_2D.value, d_lr=_LR_2D.value)
     if _BETA1_2D.value is not None:
-      config = dataclasses.replace(config, beta1=_BETA1_2D.value)
+      overrides.update(beta1=_BETA1_2D.value)
+    config = dataclasses.replace(config, **overrides)
   workdir = os.path.join(_WORKDIR.value,
                          f'{dataset}_{loss}{_suffix(family)}_seed{seed}')
   start = time.perf_counter()

@@ -14,10 +14,11 @@ discriminator D(x, z) = p(encoder pair | x, z) (eq. 38). The E/G loss is
 ``--ali_loss``: ``vi`` (eq. 41, the paper's: −log D on both pairs), ``minimax``
 (eq. 42) or ``nonsaturating`` (eq. 43). ``--gaussian_encoder`` and
 ``--gaussian_generator`` add learned per-dimension Gaussian noise,
-reparameterised. ``--reg_lambda=λ`` keeps eq. 40's term E_z KL(q(x|z) ‖ q°(x|z)),
-which eq. 41 drops, as λ‖G(z) − G°(z)‖² against G before the previous update
-(eq. 26's form; default 0). ``--ali_simultaneous`` takes the D and E/G steps
-together from one pass, as ALI's reference code does. ``--ali_networks=pacgan`` (2D) swaps our encoder and joint D
+reparameterised. ``--reg_lambda=λ`` keeps eq. 40's term
+E_z KL(q(x|z) ‖ q°(x|z)), which eq. 41 drops, as λ‖G(z) − G°(z)‖² against G
+before the previous update (eq. 26's form; default 0). ``--ali_simultaneous``
+takes the D and E/G steps together from one pass, as ALI's reference code
+does. ``--ali_networks=pacgan`` (2D) swaps our encoder and joint D
 for those of PacGAN's 2D ALI runs, behind the published ALI rows: E(x, ε) with
 input noise and two hidden layers, and a D on the raw [x, z].
 

@@ -45,6 +45,10 @@ also says which losses beat the published ALI row on all three of its scores.
 
 Runs go to ``--workdir/<dataset>_<loss><suffix>_seed<N>``; re-running reuses
 finished runs. Results: stdout and ``--out_dir/ali_losses<suffix>.{md,json}``.
+The JSON keeps every run's final scores, so it is also the record of runs whose
+directories are gone (another machine, a cleaned ``runs/``): a run whose
+directory does not exist is taken from that record when the record has it at
+the same length (``--reuse_records``, on by default), and the table says which.
 """
 
 import dataclasses
@@ -84,6 +88,10 @@ _LR_DECAY = flags.DEFINE_enum('lr_decay', 'constant', list(gan_loop.LR_DECAYS),
                               'Learning-rate decay of every run.')
 _MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', None, f'TFDS manual_dir (default: ${images.MANUAL_DIR_ENV}).')
+_REUSE_RECORDS = flags.DEFINE_boolean(
+    'reuse_records', True,
+    'Take a run whose directory is absent from the per-run record in '
+    '--out_dir/ali_losses<suffix>.json, when it holds that run at the same length.')
 
 EQUATION = {'vi': 'eq. 41 (paper)', 'minimax': 'eq. 42 (minimax)',
             'nonsaturating': 'eq. 43 (non-saturating)'}
@@ -121,13 +129,42 @@ def _family(dataset: str) -> str:
   return 'mnist' if dataset == 'mnist' else '2d'
 
 
-def run_one(dataset: str, loss: str, seed: int) -> dict:
-  config = gan_loop.default_config(dataset, model='ali')
+def _results_name() -> str:
+  return 'ali_losses' + _suffix()
+
+
+def recorded_runs() -> dict:
+  """The per-run records of the results JSON an earlier invocation wrote, if any.
+
+  ``{dataset: {loss: [run, ...]}}``, each run as :func:`run_one` returned it.
+  The file's name carries every setting but the 2D length at a constant rate,
+  so :func:`run_one` checks each record's ``steps``.
+  """
+  path = os.path.join(_OUT_DIR.value, _results_name() + '.json')
+  if not _REUSE_RECORDS.value or not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return json.load(f).get('runs', {})
+
+
+def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
+  """Trains (or resumes, or reuses) one run and returns its final scores.
+
+  A run whose directory does not exist is taken from ``records`` when they
+  hold it at this length; it comes back marked ``'recorded': True``.
+  """
   steps = _STEPS_MNIST.value if dataset == 'mnist' else _STEPS_2D.value
+  family = _family(dataset)
+  workdir = os.path.join(_WORKDIR.value,
+                         f'{dataset}_{loss}{_suffix(family)}_seed{seed}')
+  if not os.path.exists(workdir):
+    for record in records.get(dataset, {}).get(loss, []):
+      if record['seed'] == seed and record['steps'] == steps:
+        return {**record, 'recorded': True}
+  config = gan_loop.default_config(dataset, model='ali')
   config = dataclasses.replace(config, ali_loss=loss, seed=seed, steps=steps,
                                eval_every=steps, checkpoint_every=steps,
                                lr_decay=_LR_DECAY.value)
-  family = _family(dataset)
   if family == '2d':
     overrides = dict(ali_networks=_ALI_NETWORKS.value,
                      ali_simultaneous=_SIMULTANEOUS.value)
@@ -136,13 +173,11 @@ def run_one(dataset: str, loss: str, seed: int) -> dict:
     if _BETA1_2D.value is not None:
       overrides.update(beta1=_BETA1_2D.value)
     config = dataclasses.replace(config, **overrides)
-  workdir = os.path.join(_WORKDIR.value,
-                         f'{dataset}_{loss}{_suffix(family)}_seed{seed}')
   start = time.perf_counter()
   final = gan_loop.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
   if final is None or final['step'] != steps:
     raise RuntimeError(f'{workdir} did not finish')
-  return {**{k: final[k] for k in SCORES[_family(dataset)]}, 'seed': seed,
+  return {**{k: final[k] for k in SCORES[family]}, 'seed': seed,
           'steps': steps, 'seconds_this_invocation': time.perf_counter() - start}
 
 
@@ -190,7 +225,7 @@ def beats_published(dataset: str, rows: dict) -> str:
           f'{hq}% HQ, KL {kl}) on all three means.')
 
 
-def markdown(results: dict) -> str:
+def markdown(results: dict, raw: dict) -> str:
   budgets = []
   if any(_family(d) == '2d' for d in results):
     budgets.append(f'{_STEPS_2D.value} stages (2D, batch 100)')
@@ -234,27 +269,42 @@ def markdown(results: dict) -> str:
       modes, hq, kl = PUBLISHED_ALI[dataset]
       lines.append(f'| published ALI (PacGAN Table 1) | {modes} | {hq} | {kl} | — |')
     lines += ['', *filter(None, [verdict(dataset, rows),
-                                 beats_published(dataset, rows)]), '']
+                                 beats_published(dataset, rows),
+                                 _from_records(dataset, raw[dataset])]), '']
   return '\n'.join(lines)
+
+
+def _from_records(dataset: str, runs: dict) -> str:
+  """One sentence naming the runs taken from the record rather than their directories."""
+  taken = [f'{EQUATION[loss]} seed{"s" if len(seeds) > 1 else ""} '
+           + ', '.join(map(str, seeds))
+           for loss, seeds in ((loss, [r['seed'] for r in loss_runs if r.get('recorded')])
+                               for loss, loss_runs in runs.items()) if seeds]
+  if not taken:
+    return ''
+  return (f'{dataset}: {"; ".join(taken)} from the per-run record of an earlier '
+          f'invocation (`{_results_name()}.json`); their run directories were absent.')
 
 
 def main(argv):
   del argv
   results, raw = {}, {}
+  records = recorded_runs()
   for dataset in _DATASETS.value:
     results[dataset], raw[dataset] = {}, {}
     for loss in _LOSSES.value:
       runs = []
       for seed in range(_SEEDS.value):
-        runs.append(run_one(dataset, loss, seed))
-        print(f'{dataset} {loss} seed {seed}: ' + json.dumps(
-            {k: round(v, 4) for k, v in runs[-1].items()
-             if k not in ('seed', 'steps')}), flush=True)
+        runs.append(run_one(dataset, loss, seed, records))
+        print(f'{dataset} {loss} seed {seed}'
+              + (' (from the record)' if runs[-1].get('recorded') else '') + ': '
+              + json.dumps({k: round(v, 4) for k, v in runs[-1].items()
+                            if k not in ('seed', 'steps', 'recorded')}), flush=True)
       raw[dataset][loss] = runs
       results[dataset][loss] = summarise(runs, _family(dataset))
-  text = markdown(results)
+  text = markdown(results, raw)
   print(text)
-  stats.write_results(_OUT_DIR.value, 'ali_losses' + _suffix(), text,
+  stats.write_results(_OUT_DIR.value, _results_name(), text,
                       {'steps_2d': _STEPS_2D.value, 'steps_mnist': _STEPS_MNIST.value,
                        'lr_decay': _LR_DECAY.value, 'lr_2d': _LR_2D.value,
                        'ali_networks': _ALI_NETWORKS.value,

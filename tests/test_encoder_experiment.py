@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -170,6 +171,37 @@ class CommandLineTest(parameterized.TestCase):
       self.assertIn('--datasets=ring8 --losses=nonsaturating --lr_decay=cosine '
                     '--ali_networks=pacgan --lr_2d=0.0003 --beta1_2d=0.8 '
                     '--ali_simultaneous --steps_2d=2 --seeds=1',
+                    f.read())
+
+  def test_ali_losses_benchmark_takes_absent_runs_from_its_record(self):
+    # The results JSON records each run; a run whose directory is gone is taken
+    # from it, but only at the same length. Seed 1's record is made to look like
+    # a run of another length, so it must be trained again.
+    workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
+    args = ('--datasets=ring8', '--losses=nonsaturating', '--seeds=2',
+            '--steps_2d=2', f'--workdir={workdir}', f'--out_dir={out_dir}')
+    first = self._run('benchmarks.ali_losses', *args)
+    self.assertEqual(first.returncode, 0, first.stderr)
+    path = os.path.join(out_dir, 'ali_losses.json')
+    with open(path) as f:
+      results = json.load(f)
+    seed0, seed1 = results['runs']['ring8']['nonsaturating']
+    results['runs']['ring8']['nonsaturating'][1] = {**seed1, 'steps': 3}
+    with open(path, 'w') as f:
+      json.dump(results, f)
+    for name in os.listdir(workdir):
+      shutil.rmtree(os.path.join(workdir, name))
+
+    second = self._run('benchmarks.ali_losses', *args)
+    self.assertEqual(second.returncode, 0, second.stderr)
+    self.assertIn('ring8 nonsaturating seed 0 (from the record):', second.stdout)
+    self.assertEqual(os.listdir(workdir), ['ring8_nonsaturating_seed1'])
+    with open(path) as f:
+      runs = json.load(f)['runs']['ring8']['nonsaturating']
+    self.assertEqual(runs[0], {**seed0, 'recorded': True})
+    self.assertEqual((runs[1]['steps'], 'recorded' in runs[1]), (2, False))
+    with open(os.path.join(out_dir, 'ali_losses.md')) as f:
+      self.assertIn('ring8: eq. 43 (non-saturating) seed 0 from the per-run record',
                     f.read())
 
   @parameterized.parameters(

@@ -77,6 +77,31 @@ class SubpixelConvTransposeTest(parameterized.TestCase):
                                 atol=1e-4, rtol=1e-5)
 
 
+  @parameterized.product(kernel=(5, 4, 2, 1), stride=(2, 3, 1), size=((7, 7), (4, 5)))
+  def test_custom_vjp_equals_lax_conv_transpose_gradients(self, kernel, stride, size):
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, *size, 3))
+    w = jax.random.normal(jax.random.PRNGKey(1), (kernel, kernel, 3, 2))
+    strides = (stride, stride)
+    reference = lambda x, w: jax.lax.conv_transpose(
+        x, w, strides, 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    expected, ref_vjp = jax.vjp(reference, x, w)
+    actual, vjp = jax.vjp(lambda x, w: layers.conv_transpose(x, w, strides), x, w)
+    chex.assert_trees_all_close(actual, expected, atol=1e-5, rtol=1e-5)
+    cotangent = jax.random.normal(jax.random.PRNGKey(2), expected.shape)
+    chex.assert_trees_all_close(vjp(cotangent), ref_vjp(cotangent),
+                                atol=1e-4, rtol=1e-5)
+
+  def test_kernel_gradient_is_a_strided_convolution_gradient(self):
+    """The custom VJP is what runs: the kernel gradient dilates the window, not x."""
+    x, w = jnp.ones((2, 7, 7, 16)), jnp.ones((5, 5, 16, 4))
+    def kernel_grad_jaxpr(fn):
+      return str(jax.make_jaxpr(jax.grad(lambda w: jnp.sum(fn(x, w))))(w))
+    self.assertIn('rhs_dilation=(2, 2)', kernel_grad_jaxpr(
+        lambda x, w: layers.conv_transpose(x, w, (2, 2))))
+    self.assertNotIn('rhs_dilation=(2, 2)', kernel_grad_jaxpr(
+        lambda x, w: layers.conv_transpose_same(x, w, (2, 2))))
+
+
 class StridedConvTest(parameterized.TestCase):
 
   @parameterized.parameters(

@@ -135,6 +135,70 @@ def conv_transpose_same(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
                                                        phase_spec)
 
 
+def _conv_transpose_native(x: jax.Array, kernel: jax.Array,
+                           strides: Sequence[int]) -> jax.Array:
+  return jax.lax.conv_transpose(x, kernel, strides, 'SAME',
+                                dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+def conv_transpose_kernel_grad(x: jax.Array, dy: jax.Array,
+                               kernel_shape: Sequence[int],
+                               strides: Sequence[int]) -> jax.Array:
+  """The kernel gradient of ``lax.conv_transpose(x, w, strides, 'SAME')`` at ``dy``.
+
+  Output pixel ``o`` sums ``x[m]·w[t]`` over ``o = s·m + P − t`` (``P`` the low
+  padding of the dilated input), so ``dw[t] = Σ_m x[m] ⊗ dy[s·m + P − t]``. With
+  ``t' = k − 1 − t`` that is ``Σ_m dy[s·m + t' − (k − 1 − P)] ⊗ x[m]``: the kernel
+  gradient of an ordinary stride-``s`` convolution of ``dy`` with low padding
+  ``k − 1 − P``, taken at output gradient ``x``, then flipped and with its
+  channel axes swapped. XLA computes that one quickly; the gradient it derives
+  itself, a convolution of the dilated ``x``, took 116 ms for the 28×28 DCGAN's
+  7→14 layer on CPU against about 4 ms in this form.
+  """
+  padding = []
+  for dim in (0, 1):
+    k, s = kernel_shape[dim], strides[dim]
+    low = k - 1 - _same_transpose_pad(k, s)
+    # The strided convolution's output must have exactly x's size.
+    padding.append((low, (x.shape[1 + dim] - 1) * s + k - dy.shape[1 + dim] - low))
+  k_h, k_w, c_in, c_out = kernel_shape
+  def conv(v):
+    return jax.lax.conv_general_dilated(dy, v, strides, padding,
+                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  dv, = jax.linear_transpose(
+      conv, jax.ShapeDtypeStruct((k_h, k_w, c_out, c_in), dy.dtype))(
+          x.astype(dy.dtype))
+  return jnp.flip(dv, (0, 1)).swapaxes(2, 3)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def conv_transpose(x: jax.Array, kernel: jax.Array, strides: tuple) -> jax.Array:
+  """``lax.conv_transpose(x, kernel, strides, 'SAME')`` (NHWC, HWIO), fast on CPU.
+
+  Forward in sub-pixel form (:func:`conv_transpose_same`). Backward: the input
+  gradient is XLA's own, which it computes as an ordinary strided convolution;
+  the kernel gradient is :func:`conv_transpose_kernel_grad`. Both beat the
+  gradients of the sub-pixel form (for the 28×28 DCGAN's 7→14 layer on CPU,
+  about 8 ms against 12 for the two together).
+  """
+  return conv_transpose_same(x, kernel, strides)
+
+
+def _conv_transpose_fwd(x, kernel, strides):
+  return conv_transpose_same(x, kernel, strides), (x, kernel)
+
+
+def _conv_transpose_bwd(strides, residuals, dy):
+  x, kernel = residuals
+  dx, = jax.linear_transpose(
+      lambda v: _conv_transpose_native(v, kernel, strides), x)(dy)
+  return dx, conv_transpose_kernel_grad(x, dy, kernel.shape, strides).astype(
+      kernel.dtype)
+
+
+conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
+
+
 def conv_same_input_grad(dy: jax.Array, kernel: jax.Array, strides: Sequence[int],
                          input_shape: Sequence[int]) -> jax.Array:
   """The input gradient of a stride-``s`` 'SAME' convolution, sub-pixel form.
@@ -243,4 +307,4 @@ class SubpixelConvTranspose(_KernelLayer):
   """
 
   def op(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
-    return conv_transpose_same(x, kernel, tuple(self.strides))
+    return conv_transpose(x, kernel, tuple(self.strides))

@@ -8,8 +8,14 @@ slowly: for the 28×28 DCGAN's 7→14 layer it took about 200 ms forward and
 backward, against about 30 ms in this form. Nothing is approximated: every output
 pixel sums exactly the products that ``lax.conv_transpose`` sums.
 
+Its backward pass is a custom VJP (:func:`conv_transpose`): the input gradient
+is XLA's own, an ordinary strided convolution, and the kernel gradient is that
+of an ordinary strided convolution of the output gradient
+(:func:`conv_transpose_kernel_grad`), both faster than the sub-pixel form's.
+
 :class:`StridedConv` is ``nn.Conv(..., padding='SAME')`` whose *input gradient*
-(itself a transposed convolution) is computed the same way, through a custom VJP.
+(itself a transposed convolution) is computed in sub-pixel form, through a custom
+VJP.
 """
 
 import functools
@@ -303,7 +309,7 @@ class SubpixelConvTranspose(_KernelLayer):
 
   Same parameter tree (``kernel`` [kh, kw, in, out], optional ``bias``), same
   outputs and gradients (tests/test_layers.py checks both against
-  ``nn.ConvTranspose``).
+  ``nn.ConvTranspose``), computed by :func:`conv_transpose`.
   """
 
   def op(self, x: jax.Array, kernel: jax.Array) -> jax.Array:

@@ -159,7 +159,7 @@ def conv_transpose_kernel_grad(x: jax.Array, dy: jax.Array,
   ``k − 1 − P``, taken at output gradient ``x``, then flipped and with its
   channel axes swapped. XLA computes that one quickly; the gradient it derives
   itself, a convolution of the dilated ``x``, took 116 ms for the 28×28 DCGAN's
-  7→14 layer on CPU against about 4 ms in this form.
+  7→14 layer (batch 64, 2 CPU cores) against about 4 ms in this form.
   """
   padding = []
   for dim in (0, 1):

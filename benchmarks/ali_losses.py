@@ -276,10 +276,12 @@ def markdown(results: dict, raw: dict) -> str:
 
 def _from_records(dataset: str, runs: dict) -> str:
   """One sentence naming the runs taken from the record rather than their directories."""
-  taken = [f'{EQUATION[loss]} seed{"s" if len(seeds) > 1 else ""} '
-           + ', '.join(map(str, seeds))
-           for loss, seeds in ((loss, [r['seed'] for r in loss_runs if r.get('recorded')])
-                               for loss, loss_runs in runs.items()) if seeds]
+  taken = []
+  for loss, loss_runs in runs.items():
+    seeds = [str(r['seed']) for r in loss_runs if r.get('recorded')]
+    if seeds:
+      taken.append(f'{EQUATION[loss]} seed{"s" if len(seeds) > 1 else ""} '
+                   f'{", ".join(seeds)}')
   if not taken:
     return ''
   return (f'{dataset}: {"; ".join(taken)} from the per-run record of an earlier '

@@ -76,7 +76,6 @@ class SubpixelConvTransposeTest(parameterized.TestCase):
     chex.assert_trees_all_close(jax.vjp(fn, x, w)[1](cotangent), ref_grads,
                                 atol=1e-4, rtol=1e-5)
 
-
   @parameterized.product(kernel=(5, 4, 2, 1), stride=(2, 3, 1), size=((7, 7), (4, 5)))
   def test_custom_vjp_equals_lax_conv_transpose_gradients(self, kernel, stride, size):
     x = jax.random.normal(jax.random.PRNGKey(0), (2, *size, 3))

@@ -10,6 +10,9 @@ r"""ALI's three generator/encoder losses over seeds: is the paper's eq. 41 as go
     python -m benchmarks.ali_losses --datasets=grid25 --losses=nonsaturating \
         --ali_networks=pacgan --ali_simultaneous --lr_2d=1e-4 --beta1_2d=0.8 \
         --steps_2d=400000                                    # PacGAN's own recipe
+    python -m benchmarks.ali_losses --datasets=grid25 --losses=nonsaturating \
+        --ali_networks=pacgan --ali_simultaneous --lr_2d=2e-4 --beta1_2d=0.8 \
+        --lr_decay=cosine --steps_2d=200000   # decayed from 2e-4; ~30 min a run
 
 The paper (arXiv 1807.05936, after eq. 43) reports, without figures, that its
 VI-derived loss (eq. 41: −log D on both pairs) trains ALI as well as, or

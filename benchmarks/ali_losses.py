@@ -35,12 +35,14 @@ equal, for ``--seeds`` seeds per cell, and reports mean ± standard error:
   as x. Budget: ``--steps_mnist`` stages (default 1,000).
 
 ``--lr_decay=cosine`` takes both learning rates to 0 over each run
-(``GANConfig.lr_decay``); ``--lr_2d`` sets both 2D learning rates;
+(``GANConfig.lr_decay``); ``--g_ema`` scores each run's moving average of G
+(``GANConfig.g_ema``), with the current G's scores as ``current_*`` columns;
+``--lr_2d`` sets both 2D learning rates;
 ``--ali_networks=pacgan`` trains the 2D runs with PacGAN's ALI networks
 (``GANConfig.ali_networks``); ``--beta1_2d`` sets their Adam β₁ and
 ``--ali_simultaneous`` takes D's and E/G's steps from one pass, as PacGAN's
 ALI runs do. Runs and results with any of these are kept apart from the
-default ones by a suffix: ``_cosine``, then ``_pacgan``, then ``_lr<rate>``,
+default ones by a suffix: ``_cosine``, then ``_ema<decay>``, then ``_pacgan``, then ``_lr<rate>``,
 then ``_b1<β₁>``, then ``_simultaneous``, then (decayed runs only, whose
 schedule follows their length)
 ``_steps<steps_2d>`` when that is not 4,000. For the 2D mixtures the table
@@ -89,6 +91,9 @@ _SIMULTANEOUS = flags.DEFINE_boolean(
     '2D runs: D and E/G updates from one pass (experiments.ali --ali_simultaneous).')
 _LR_DECAY = flags.DEFINE_enum('lr_decay', 'constant', list(gan_loop.LR_DECAYS),
                               'Learning-rate decay of every run.')
+_G_EMA = flags.DEFINE_float(
+    'g_ema', 0.0, 'Decay of a moving average of G in every run, scored in its '
+    'place (GANConfig.g_ema); 0 = none.')
 _MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', None, f'TFDS manual_dir (default: ${images.MANUAL_DIR_ENV}).')
 _REUSE_RECORDS = flags.DEFINE_boolean(
@@ -109,10 +114,12 @@ PRIMARY = {'2d': ('reverse_kl', False), 'mnist': ('fd', False)}
 def _suffix(family: str = '2d') -> str:
   """What sets these runs apart from the default ones, for run and result names.
 
-  The MNIST runs' names carry only the decay, since ``--ali_networks``,
+  The MNIST runs' names carry only the decay and ``--g_ema``, since ``--ali_networks``,
   ``--lr_2d`` and ``--steps_2d`` do not change them.
   """
   suffix = '' if _LR_DECAY.value == 'constant' else f'_{_LR_DECAY.value}'
+  if _G_EMA.value:
+    suffix += f'_ema{_G_EMA.value:g}'
   if family == '2d':
     if _ALI_NETWORKS.value != 'embedded':
       suffix += f'_{_ALI_NETWORKS.value}'
@@ -126,6 +133,14 @@ def _suffix(family: str = '2d') -> str:
       # A decayed rate follows the run's length: another length is another run.
       suffix += f'_steps{_STEPS_2D.value}'
   return suffix
+
+
+def _score_keys(family: str) -> tuple[str, ...]:
+  """The scores of a run; with ``--g_ema`` the current G's follow the average's."""
+  keys = SCORES[family]
+  if _G_EMA.value:
+    keys += tuple(f'current_{k}' for k in keys if k != 'fd_floor')
+  return keys
 
 
 def _family(dataset: str) -> str:
@@ -167,7 +182,7 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
   config = gan_loop.default_config(dataset, model='ali')
   config = dataclasses.replace(config, ali_loss=loss, seed=seed, steps=steps,
                                eval_every=steps, checkpoint_every=steps,
-                               lr_decay=_LR_DECAY.value)
+                               lr_decay=_LR_DECAY.value, g_ema=_G_EMA.value)
   if family == '2d':
     overrides = dict(ali_networks=_ALI_NETWORKS.value,
                      ali_simultaneous=_SIMULTANEOUS.value)
@@ -180,13 +195,13 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
   final = gan_loop.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
   if final is None or final['step'] != steps:
     raise RuntimeError(f'{workdir} did not finish')
-  return {**{k: final[k] for k in SCORES[family]}, 'seed': seed,
+  return {**{k: final[k] for k in _score_keys(family)}, 'seed': seed,
           'steps': steps, 'seconds_this_invocation': time.perf_counter() - start}
 
 
 def summarise(runs: list[dict], family: str) -> dict:
   row = {}
-  for key in SCORES[family]:
+  for key in _score_keys(family):
     row[key], row[key + '_se'] = stats.mean_se([r[key] for r in runs])
   return row
 
@@ -236,6 +251,8 @@ def markdown(results: dict, raw: dict) -> str:
     budgets.append(f'{_STEPS_MNIST.value} stages (MNIST, batch 64)')
   settings = ('' if _LR_DECAY.value == 'constant'
               else f', learning rates decayed to 0 ({_LR_DECAY.value})')
+  if _G_EMA.value:
+    settings += f', G scored as its moving average (decay {_G_EMA.value:g})'
   if _LR_2D.value is not None:
     settings += f', 2D learning rate {_LR_2D.value:g}'
   if _ALI_NETWORKS.value != 'embedded':
@@ -248,6 +265,7 @@ def markdown(results: dict, raw: dict) -> str:
              + ('' if list(_LOSSES.value) == list(ali_losses.GENERATOR_LOSSES)
                 else f' --losses={",".join(_LOSSES.value)}')
              + ('' if _LR_DECAY.value == 'constant' else f' --lr_decay={_LR_DECAY.value}')
+             + (f' --g_ema={_G_EMA.value:g}' if _G_EMA.value else '')
              + ('' if _ALI_NETWORKS.value == 'embedded'
                 else f' --ali_networks={_ALI_NETWORKS.value}')
              + ('' if _LR_2D.value is None else f' --lr_2d={_LR_2D.value:g}')
@@ -260,7 +278,7 @@ def markdown(results: dict, raw: dict) -> str:
            f'Budget: {", ".join(budgets)}{settings}. Measured by `{command}`.', '']
   for dataset, rows in results.items():
     family = _family(dataset)
-    keys = SCORES[family]
+    keys = _score_keys(family)
     lines += [f'### {dataset}', '', '| loss | ' + ' | '.join(keys) + ' |',
               '|---' * (len(keys) + 1) + '|']
     for loss, row in rows.items():
@@ -270,7 +288,8 @@ def markdown(results: dict, raw: dict) -> str:
       lines.append(f'| {EQUATION[loss]} | ' + ' | '.join(cells) + ' |')
     if dataset in PUBLISHED_ALI:
       modes, hq, kl = PUBLISHED_ALI[dataset]
-      lines.append(f'| published ALI (PacGAN Table 1) | {modes} | {hq} | {kl} | — |')
+      lines.append(f'| published ALI (PacGAN Table 1) | {modes} | {hq} | {kl} |'
+                   + ' — |' * (len(keys) - 3))
     lines += ['', *filter(None, [verdict(dataset, rows),
                                  beats_published(dataset, rows),
                                  _from_records(dataset, raw[dataset])]), '']
@@ -311,7 +330,8 @@ def main(argv):
   print(text)
   stats.write_results(_OUT_DIR.value, _results_name(), text,
                       {'steps_2d': _STEPS_2D.value, 'steps_mnist': _STEPS_MNIST.value,
-                       'lr_decay': _LR_DECAY.value, 'lr_2d': _LR_2D.value,
+                       'lr_decay': _LR_DECAY.value, 'g_ema': _G_EMA.value,
+                       'lr_2d': _LR_2D.value,
                        'ali_networks': _ALI_NETWORKS.value,
                        'beta1_2d': _BETA1_2D.value,
                        'ali_simultaneous': _SIMULTANEOUS.value,

@@ -14,7 +14,7 @@ and --schedule=exp1. A schedule preset sets --anchor, --d_steps, --g_steps,
 Image data comes through TFDS; offline, point --manual_dir (or $TFDS_MANUAL_DIR)
 at the original files. Writes metrics.jsonl, samples_*.png, TensorBoard events and
 checkpoints to --workdir (default: runs/gan/<dataset>_<schedule>_lambda<λ>_seed<seed>,
-with _cosine before _seed under --lr_decay=cosine);
+with _cosine before _seed under --lr_decay=cosine, and _ema<decay> under --g_ema);
 re-running the same command resumes. See vi_gen/training/gan_loop.py.
 
 Every local device is used (batch split over a data-parallel mesh; the batch
@@ -69,6 +69,8 @@ _OVERRIDES = {
     'd_lr': (flags.DEFINE_float, 'Discriminator Adam learning rate.'),
     'beta1': (flags.DEFINE_float, 'Adam β₁ (both networks).'),
     'beta2': (flags.DEFINE_float, 'Adam β₂ (both networks).'),
+    'g_ema': (flags.DEFINE_float, 'Decay of a moving average of G, scored and '
+              'shown in its place (the current G as current_*); 0 = none.'),
     'latent_dim': (flags.DEFINE_integer, 'Dimension of z (2 for 2D, 100 images).'),
     'steps': (flags.DEFINE_integer, 'Number of stages.'),
     'seed': (flags.DEFINE_integer, 'Random seed.'),
@@ -99,6 +101,8 @@ def config_from_flags(model: str = 'gan', **fields) -> gan_loop.GANConfig:
 def default_workdir(config: gan_loop.GANConfig) -> str:
   seed = (f'seed{config.seed}' if config.lr_decay == 'constant'
           else f'{config.lr_decay}_seed{config.seed}')
+  if config.g_ema:
+    seed = f'ema{config.g_ema:g}_{seed}'
   if config.model == 'ali':
     networks = '' if config.ali_networks == 'embedded' else f'_{config.ali_networks}'
     reg = f'_lambda{config.reg_lambda:g}' if config.reg_lambda else ''

@@ -63,11 +63,11 @@ class EncoderExperimentTest(parameterized.TestCase):
       self.assertEqual(json.load(f)['model'], model)
 
   @parameterized.parameters(('ali', 0.0), ('ali', 10.0), ('aae', 0.0),
-                            ('aae', 10.0))
-  def test_resumed_run_equals_uninterrupted_run(self, model, reg_lambda):
-    # With λ > 0 the checkpoint carries the anchor G° too.
+                            ('aae', 10.0), ('ali', 0.0, 0.9))
+  def test_resumed_run_equals_uninterrupted_run(self, model, reg_lambda, g_ema=0.0):
+    # With λ > 0 the checkpoint carries the anchor G° too, with g_ema G's average.
     straight, resumed = (self.create_tempdir().full_path for _ in range(2))
-    config = _config(model, 'ring8', reg_lambda=reg_lambda)
+    config = _config(model, 'ring8', reg_lambda=reg_lambda, g_ema=g_ema)
     gan_loop.train_and_evaluate(config, straight)
     gan_loop.train_and_evaluate(dataclasses.replace(config, steps=2), resumed)
     gan_loop.train_and_evaluate(config, resumed)
@@ -85,6 +85,19 @@ class EncoderExperimentTest(parameterized.TestCase):
     self.assertTrue(all(np.isfinite(v) for v in final.values()), final)
     for name in ('samples_0000002.png', 'reconstructions_0000002.png'):
       self.assertTrue(os.path.exists(os.path.join(workdir, name)), name)
+
+  @parameterized.parameters(('ali', 'grid25', 'modes'), ('aae', 'mnist', 'fd'))
+  def test_average_is_scored_beside_the_current_generator(self, model, dataset,
+                                                          score):
+    workdir = self.create_tempdir().full_path
+    with shared_data.mock_tfds():
+      final = gan_loop.train_and_evaluate(_config(model, dataset, g_ema=0.5),
+                                          workdir)
+    self.assertContainsSubset({score, f'current_{score}', 'reconstruction',
+                               'current_reconstruction'}, final)
+    # The encoder is the same in both: its own scores agree; G(E(x)) does not.
+    self.assertEqual(final['code_mmd'], final['current_code_mmd'])
+    self.assertNotEqual(final['reconstruction'], final['current_reconstruction'])
 
   def test_mock_images_without_classifier(self):
     workdir = self.create_tempdir().full_path
@@ -107,6 +120,9 @@ class EncoderExperimentTest(parameterized.TestCase):
       gan_loop.train_and_evaluate(
           _config('ali', 'ring8', ali_simultaneous=True, d_steps=2),
           self.create_tempdir().full_path)
+    with self.assertRaisesRegex(gan_loop.ConfigError, r'g_ema must be in \[0, 1\)'):
+      gan_loop.train_and_evaluate(_config('ali', 'ring8', g_ema=1.0),
+                                  self.create_tempdir().full_path)
     with self.assertRaisesRegex(gan_loop.ConfigError, 'unknown ALI loss'):
       gan_loop.train_and_evaluate(_config('ali', 'ring8', ali_loss='wasserstein'),
                                   self.create_tempdir().full_path)
@@ -151,25 +167,26 @@ class CommandLineTest(parameterized.TestCase):
     result = self._run('benchmarks.ali_losses', '--datasets=ring8',
                        '--losses=nonsaturating', '--seeds=1', '--steps_2d=2',
                        '--lr_decay=cosine', '--lr_2d=3e-4', '--ali_networks=pacgan',
-                       '--beta1_2d=0.8', '--ali_simultaneous',
+                       '--beta1_2d=0.8', '--ali_simultaneous', '--g_ema=0.9',
                        f'--workdir={workdir}', f'--out_dir={out_dir}')
     self.assertEqual(result.returncode, 0, result.stderr)
-    suffix = '_cosine_pacgan_lr0.0003_b10.8_simultaneous_steps2'
+    suffix = '_cosine_ema0.9_pacgan_lr0.0003_b10.8_simultaneous_steps2'
     self.assertEqual(os.listdir(workdir), [f'ring8_nonsaturating{suffix}_seed0'])
     with open(os.path.join(workdir, os.listdir(workdir)[0], 'config.json')) as f:
       config = json.load(f)
     self.assertEqual((config['g_lr'], config['d_lr'], config['steps'],
                       config['lr_decay'], config['ali_networks'], config['beta1'],
-                      config['ali_simultaneous']),
-                     (3e-4, 3e-4, 2, 'cosine', 'pacgan', 0.8, True))
+                      config['ali_simultaneous'], config['g_ema']),
+                     (3e-4, 3e-4, 2, 'cosine', 'pacgan', 0.8, True, 0.9))
     with open(os.path.join(out_dir, f'ali_losses{suffix}.json')) as f:
       results = json.load(f)
     self.assertEqual((results['lr_2d'], results['beta1_2d'],
                       results['ali_simultaneous']), (3e-4, 0.8, True))
-    self.assertTrue(np.isfinite(results['summary']['ring8']['nonsaturating']['hq']))
+    row = results['summary']['ring8']['nonsaturating']
+    self.assertTrue(np.isfinite(row['hq']) and np.isfinite(row['current_hq']))
     with open(os.path.join(out_dir, f'ali_losses{suffix}.md')) as f:
       self.assertIn('--datasets=ring8 --losses=nonsaturating --lr_decay=cosine '
-                    '--ali_networks=pacgan --lr_2d=0.0003 --beta1_2d=0.8 '
+                    '--g_ema=0.9 --ali_networks=pacgan --lr_2d=0.0003 --beta1_2d=0.8 '
                     '--ali_simultaneous --steps_2d=2 --seeds=1',
                     f.read())
 

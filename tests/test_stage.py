@@ -1,4 +1,4 @@
-"""The GAN stage: anchor bookkeeping, the regulariser's gradient, tracing."""
+"""The GAN stage: anchor bookkeeping, the regulariser's gradient, G's average, tracing."""
 
 import functools
 
@@ -14,14 +14,15 @@ from vi_gen.data import toy2d
 from vi_gen.losses import gan
 from vi_gen.models.mlp2d import MaxoutDiscriminator, MLPGenerator
 from vi_gen.training.schedule import Schedule
-from vi_gen.training.stage import gan_stage, train_stages
-from vi_gen.training.state import GANState, apply_model
+from vi_gen.training.stage import averaging, gan_stage, train_stages
+from vi_gen.training.state import GANState, apply_model, averaged
 
 BATCH = 8
 
 
-def _state(seed=0, lr=1e-2):
+def _state(seed=0, lr=1e-2, g_average=False):
   return GANState.create(
+      g_average=g_average,
       rng=jax.random.PRNGKey(seed),
       generator=MLPGenerator(hidden=16, depth=2),
       discriminator=MaxoutDiscriminator(hidden=8, depth=2, pieces=3),
@@ -125,6 +126,45 @@ class AnchorPolicyTest(parameterized.TestCase):
   def test_invalid_schedule(self, **kwargs):
     with self.assertRaises(ValueError):
       Schedule(**kwargs)
+
+
+class GeneratorAverageTest(absltest.TestCase):
+  """G's moving average: a ← d·a + (1 − d)·G after each stage, training unchanged."""
+
+  def test_average_moves_towards_g_and_leaves_training_alone(self):
+    schedule, decay = Schedule(reg_lambda=1.0), 0.75
+    start = _state(g_average=True)
+    chex.assert_trees_all_equal(start.g_average, {
+        'params': start.g_params, 'batch_stats': start.g_batch_stats})
+    plain, _ = gan_stage(_state(), _real(schedule), schedule)
+    kept, _ = averaging(gan_stage, decay)(start, _real(schedule), schedule)
+    chex.assert_trees_all_equal(kept.g_params, plain.g_params)
+    chex.assert_trees_all_equal(kept.d_params, plain.d_params)
+    self.assertNotEmpty(jax.tree.leaves(kept.g_batch_stats))  # BatchNorm averaged too
+    expected = jax.tree.map(lambda a, g: decay * a + (1 - decay) * g,
+                            start.g_average, {'params': plain.g_params,
+                                              'batch_stats': plain.g_batch_stats})
+    chex.assert_trees_all_close(kept.g_average, expected, rtol=1e-6, atol=1e-7)
+    # The averaged view generates from the average and shares its buffers.
+    view = averaged(kept)
+    self.assertIs(view.g_params, kept.g_average['params'])
+    z = jax.random.normal(jax.random.PRNGKey(3), (4, 2))
+    self.assertFalse(np.allclose(view.generate(z), kept.generate(z)))
+
+  def test_one_stage_function_per_decay(self):
+    # A static argument of the jitted loops: a new object would re-compile them.
+    self.assertIs(averaging(gan_stage, 0.9), averaging(gan_stage, 0.9))
+    self.assertIsNot(averaging(gan_stage, 0.9), averaging(gan_stage, 0.99))
+
+  def test_fused_loop_keeps_the_average(self):
+    schedule = Schedule()
+    state, _, bad = train_stages(
+        _state(g_average=True), jnp.asarray(3), schedule=schedule,
+        sample_real=toy2d.real_sampler('ring8'), batch_size=BATCH,
+        stage_fn=averaging(gan_stage, 0.5))
+    self.assertEqual((int(state.step), int(bad)), (3, 0))
+    chex.assert_trees_all_equal_shapes(state.g_average['params'], state.g_params)
+    chex.assert_tree_all_finite(state.g_average)
 
 
 class StageTest(parameterized.TestCase):

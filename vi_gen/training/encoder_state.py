@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from vi_gen.training.state import PyTree, apply_model
+from vi_gen.training.state import PyTree, apply_model, initial_average
 
 
 class EncoderGANState(flax.struct.PyTreeNode):
@@ -25,6 +25,7 @@ class EncoderGANState(flax.struct.PyTreeNode):
     step: number of completed stages.
     rng: base PRNG key; stage ``s`` uses ``fold_in(rng, s)``.
     g_params, g_batch_stats: the generator (decoder) G(z).
+    g_average: G's exponential moving average, as in ``GANState``, or ``{}``.
     g_anchor_params: ALI's anchor generator G° (eq. 40's KL(q(x|z) ‖ q°(x|z))
       term, regularised like eq. 26): G before the previous E/G update, moved
       by pytree reassignment. ``{}`` in a run without that term.
@@ -40,6 +41,7 @@ class EncoderGANState(flax.struct.PyTreeNode):
   g_params: PyTree
   g_anchor_params: PyTree
   g_batch_stats: PyTree
+  g_average: PyTree
   e_params: PyTree
   e_anchor_params: PyTree
   e_batch_stats: PyTree
@@ -59,7 +61,7 @@ class EncoderGANState(flax.struct.PyTreeNode):
              discriminator: nn.Module, ge_tx: optax.GradientTransformation,
              d_tx: optax.GradientTransformation, latent_shape: Sequence[int],
              data_shape: Sequence[int], joint: bool, g_anchor: bool = False,
-             e_anchor: bool = False) -> 'EncoderGANState':
+             e_anchor: bool = False, g_average: bool = False) -> 'EncoderGANState':
     """Initialises the three networks.
 
     ``joint``: D takes (x, z) (ALI) rather than z alone (AAE). ``g_anchor``,
@@ -79,6 +81,7 @@ class EncoderGANState(flax.struct.PyTreeNode):
         g_params=g_vars['params'],
         g_anchor_params=copy(g_vars['params']) if g_anchor else {},
         g_batch_stats=g_vars.get('batch_stats', {}),
+        g_average=initial_average(g_vars) if g_average else {},
         e_params=e_vars['params'],
         e_anchor_params=copy(e_vars['params']) if e_anchor else {},
         e_batch_stats=e_vars.get('batch_stats', {}),

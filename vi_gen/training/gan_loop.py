@@ -46,6 +46,7 @@ from vi_gen.models.mlp2d import MaxoutDiscriminator, MLPGenerator
 from vi_gen.training.schedule import Schedule
 from vi_gen.training import encoder_stage
 from vi_gen.training import stage as stage_lib
+from vi_gen.training import state as state_lib
 from vi_gen.training.encoder_state import EncoderGANState
 from vi_gen.training.state import GANState
 
@@ -111,6 +112,12 @@ class GANConfig:
   networks, Adam(1e-4, β₁ = 0.8) and 400,000 stages that is PacGAN's 2D ALI
   recipe.
 
+  ``g_ema``: if > 0, the decay of an exponential moving average of G (its
+  parameters and BatchNorm statistics), moved after every stage. The run's
+  scores, samples and reconstructions are then the average's (an encoder
+  stays the current one), and the current G's scores are logged beside them
+  as ``current_<score>``. 0 keeps no average.
+
   ``lr_decay``: ``'constant'`` keeps ``g_lr`` and ``d_lr`` throughout;
   ``'cosine'`` takes each down to 0 along a half cosine over the run's
   ``steps`` stages (:func:`learning_rates`).
@@ -129,6 +136,7 @@ class GANConfig:
   beta1: float = 0.5
   beta2: float = 0.999
   lr_decay: str = 'constant'
+  g_ema: float = 0.0
   latent_dim: int = 2
   batch_norm: bool = True
   g_hidden: int = 400
@@ -169,8 +177,9 @@ class GANConfig:
 
   @property
   def stage_fn(self) -> stage_lib.StageFn:
-    return {'gan': stage_lib.gan_stage, 'aae': encoder_stage.aae_stage,
-            'ali': encoder_stage.ali_stage}[self.model]
+    stage_fn = {'gan': stage_lib.gan_stage, 'aae': encoder_stage.aae_stage,
+                'ali': encoder_stage.ali_stage}[self.model]
+    return stage_lib.averaging(stage_fn, self.g_ema) if self.g_ema else stage_fn
 
   @property
   def is_image(self) -> bool:
@@ -272,6 +281,8 @@ def validate(config: GANConfig, workdir: str,
   for name in ('beta1', 'beta2'):
     if not 0 <= getattr(config, name) < 1:
       raise ConfigError(f'{name} must be in [0, 1), got {getattr(config, name)}')
+  if not 0 <= config.g_ema < 1:
+    raise ConfigError(f'g_ema must be in [0, 1), got {config.g_ema}')
   if config.lr_decay not in LR_DECAYS:
     raise ConfigError(f'unknown lr_decay {config.lr_decay!r}; choose one of '
                       f'{", ".join(LR_DECAYS)}')
@@ -348,7 +359,8 @@ def create_state(config: GANConfig, fast_layers: bool = True):
   if config.model == 'gan':
     return GANState.create(rng=rng, generator=generator,
                            discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
-                           latent_shape=latent_shape, data_shape=data_shape)
+                           latent_shape=latent_shape, data_shape=data_shape,
+                           g_average=config.g_ema > 0)
 
   # AAE and ALI: E mirrors D's trunk (images) or G's MLP (2D).
   if config.is_image:
@@ -385,7 +397,8 @@ def create_state(config: GANConfig, fast_layers: bool = True):
       ge_tx=g_tx, d_tx=d_tx, latent_shape=latent_shape, data_shape=data_shape,
       joint=config.model == 'ali',
       g_anchor=config.model == 'ali' and config.reg_lambda > 0,
-      e_anchor=config.model == 'aae' and config.reg_lambda > 0)
+      e_anchor=config.model == 'aae' and config.reg_lambda > 0,
+      g_average=config.g_ema > 0)
 
 
 def _split_if_single_process(x: jax.Array) -> jax.Array:
@@ -692,6 +705,16 @@ def _next_boundary(step: int, config: GANConfig) -> int:
              next_multiple(config.checkpoint_every), config.steps)
 
 
+def _evaluate(task, config: GANConfig, state, step: int, workdir: Optional[str],
+              writer) -> dict:
+  """The task's scores; with ``g_ema``, the average's, and the current G's prefixed."""
+  if not config.g_ema:
+    return task.evaluate(state, step, workdir, writer)
+  scores = task.evaluate(state_lib.averaged(state), step, workdir, writer)
+  current = task.evaluate(state, step, None, _NullWriter())
+  return {**scores, **{f'current_{k}': v for k, v in current.items()}}
+
+
 def train_and_evaluate(config: GANConfig, workdir: str, *,
                        data_dir: Optional[str] = None,
                        manual_dir: Optional[str] = None,
@@ -765,7 +788,8 @@ def train_and_evaluate(config: GANConfig, workdir: str, *,
         if step % config.eval_every == 0 or step == config.steps:
           elapsed = time.perf_counter() - interval_start
           eval_start = time.perf_counter()
-          scores = task.evaluate(state, step, workdir if lead else None, writer)
+          scores = _evaluate(task, config, state, step, workdir if lead else None,
+                             writer)
           if clash := set(scores) & set(sums):  # would overwrite a score
             raise ValueError(f'training metrics reuse score names {sorted(clash)}')
           record = {'step': step, **scores,

@@ -23,7 +23,7 @@ import optax
 from vi_gen import parallel
 from vi_gen.losses import gan as gan_losses
 from vi_gen.training.schedule import Schedule
-from vi_gen.training.state import GANState, apply_model
+from vi_gen.training.state import GANState, apply_model, update_average
 
 # Sampler of real data: (key, leading shape) -> array [*leading shape, *data shape].
 RealSampler = Callable[[jax.Array, tuple], jax.Array]
@@ -153,6 +153,20 @@ def gan_stage(state: GANState, real: jax.Array, schedule: Schedule):
   mean = lambda ms: jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *ms)
   metrics = {**mean(d_metrics), **mean(g_metrics)}
   return state.replace(step=state.step + 1), metrics
+
+
+@functools.cache
+def averaging(stage_fn: StageFn, decay: float) -> StageFn:
+  """``stage_fn``, then G's moving average moved towards the new G.
+
+  One object per ``(stage_fn, decay)``, so that it can be a static argument
+  of the jitted loops below without re-compiling them.
+  """
+  def stage(state, real, schedule):
+    state, metrics = stage_fn(state, real, schedule)
+    return update_average(state, decay), metrics
+  stage.__name__ = f'{stage_fn.__name__}_averaging'
+  return stage
 
 
 @functools.partial(jax.jit, static_argnames=('schedule', 'sample_real', 'batch_size',

@@ -24,6 +24,8 @@ class GANState(flax.struct.PyTreeNode):
     g_params: generator parameters.
     anchor_params: the anchor generator G°'s parameters.
     g_batch_stats: the generator's BatchNorm statistics (``{}`` if none).
+    g_average: an exponential moving average of G, ``{'params': ...,
+      'batch_stats': ...}`` (:func:`averaged`), or ``{}`` in a run without one.
     g_opt_state: the generator's optimiser state.
     d_params: discriminator parameters.
     d_batch_stats: the discriminator's BatchNorm statistics (``{}`` if none).
@@ -35,6 +37,7 @@ class GANState(flax.struct.PyTreeNode):
   g_params: PyTree
   anchor_params: PyTree
   g_batch_stats: PyTree
+  g_average: PyTree
   g_opt_state: optax.OptState
   d_params: PyTree
   d_batch_stats: PyTree
@@ -49,8 +52,8 @@ class GANState(flax.struct.PyTreeNode):
   def create(cls, *, rng: jax.Array, generator: nn.Module,
              discriminator: nn.Module, g_tx: optax.GradientTransformation,
              d_tx: optax.GradientTransformation, latent_shape: Sequence[int],
-             data_shape: Sequence[int]) -> 'GANState':
-    """Initialises both networks; G° starts equal to G."""
+             data_shape: Sequence[int], g_average: bool = False) -> 'GANState':
+    """Initialises both networks; G° (and G's average, if kept) start equal to G."""
     init_key, g_key, d_key = jax.random.split(rng, 3)
     g_vars = generator.init(g_key, jnp.zeros((1, *latent_shape)), train=False)
     d_vars = discriminator.init(d_key, jnp.zeros((1, *data_shape)), train=False)
@@ -62,6 +65,7 @@ class GANState(flax.struct.PyTreeNode):
         # Distinct buffers from G's, once, so that the state can be donated.
         anchor_params=jax.tree.map(jnp.copy, g_params),
         g_batch_stats=g_vars.get('batch_stats', {}),
+        g_average=initial_average(g_vars) if g_average else {},
         g_opt_state=g_tx.init(g_params),
         d_params=d_params,
         d_batch_stats=d_vars.get('batch_stats', {}),
@@ -77,6 +81,33 @@ class GANState(flax.struct.PyTreeNode):
     """G(z) in inference mode (BatchNorm uses its running statistics)."""
     return apply_model(self.generator, self.g_params, self.g_batch_stats, z,
                        train=False)[0]
+
+
+def initial_average(g_vars: PyTree) -> PyTree:
+  """G's average at the start: a copy of G's parameters and BatchNorm statistics."""
+  return jax.tree.map(jnp.copy, {'params': g_vars['params'],
+                                 'batch_stats': g_vars.get('batch_stats', {})})
+
+
+def update_average(state, decay: float):
+  """``state`` with G's average moved towards G: ``a ← decay·a + (1 − decay)·G``.
+
+  Parameters and BatchNorm running statistics alike. For a :class:`GANState`
+  or an ``EncoderGANState`` that keeps an average.
+  """
+  current = {'params': state.g_params, 'batch_stats': state.g_batch_stats}
+  return state.replace(g_average=optax.incremental_update(
+      current, state.g_average, step_size=1.0 - decay))
+
+
+def averaged(state):
+  """``state`` with G replaced by its average: what the run scores and shows.
+
+  Only the generator changes (an ALI or AAE encoder stays the current one);
+  no parameters are copied.
+  """
+  return state.replace(g_params=state.g_average['params'],
+                       g_batch_stats=state.g_average['batch_stats'])
 
 
 def apply_model(module: nn.Module, params: PyTree, batch_stats: PyTree,

@@ -37,15 +37,14 @@ equal, for ``--seeds`` seeds per cell, and reports mean ± standard error:
 ``--lr_decay=cosine`` takes both learning rates to 0 over each run
 (``GANConfig.lr_decay``); ``--g_ema`` scores each run's moving average of G
 (``GANConfig.g_ema``), with the current G's scores as ``current_*`` columns;
-``--lr_2d`` sets both 2D learning rates;
-``--ali_networks=pacgan`` trains the 2D runs with PacGAN's ALI networks
-(``GANConfig.ali_networks``); ``--beta1_2d`` sets their Adam β₁ and
-``--ali_simultaneous`` takes D's and E/G's steps from one pass, as PacGAN's
-ALI runs do. Runs and results with any of these are kept apart from the
-default ones by a suffix: ``_cosine``, then ``_ema<decay>``, then ``_pacgan``, then ``_lr<rate>``,
-then ``_b1<β₁>``, then ``_simultaneous``, then (decayed runs only, whose
-schedule follows their length)
-``_steps<steps_2d>`` when that is not 4,000. For the 2D mixtures the table
+``--lr_2d`` sets both 2D learning rates; ``--ali_networks=pacgan`` trains
+the 2D runs with PacGAN's ALI networks (``GANConfig.ali_networks``);
+``--beta1_2d`` sets their Adam β₁ and ``--ali_simultaneous`` takes D's and
+E/G's steps from one pass, as PacGAN's ALI runs do. Runs and results with any
+of these are kept apart from the default ones by a suffix: ``_cosine``, then
+``_ema<decay>``, then ``_pacgan``, then ``_lr<rate>``, then ``_b1<β₁>``, then
+``_simultaneous``, then (decayed runs only, whose schedule follows their
+length) ``_steps<steps_2d>`` when that is not 4,000. For the 2D mixtures the table
 also says which losses beat the published ALI row on all three of its scores.
 
 Runs go to ``--workdir/<dataset>_<loss><suffix>_seed<N>``; re-running reuses
@@ -114,8 +113,8 @@ PRIMARY = {'2d': ('reverse_kl', False), 'mnist': ('fd', False)}
 def _suffix(family: str = '2d') -> str:
   """What sets these runs apart from the default ones, for run and result names.
 
-  The MNIST runs' names carry only the decay and ``--g_ema``, since ``--ali_networks``,
-  ``--lr_2d`` and ``--steps_2d`` do not change them.
+  The MNIST runs' names carry only the decay and ``--g_ema``, since
+  ``--ali_networks``, ``--lr_2d`` and ``--steps_2d`` do not change them.
   """
   suffix = '' if _LR_DECAY.value == 'constant' else f'_{_LR_DECAY.value}'
   if _G_EMA.value:

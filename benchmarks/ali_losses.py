@@ -25,7 +25,7 @@ equal, for ``--seeds`` seeds per cell, and reports mean ± standard error:
   samples and reverse KL of 2,500 samples, and recon_same_mode, the % of
   points whose G(E(x)) lands within 3σ of their own mode. Budget:
   ``--steps_2d`` stages (default 4,000, the 2D default of experiments.gan) at
-  Adam(1e-3, β₁ = 0.5), batch 100. PacGAN's published ALI rows (ring 6.6 modes
+  Adam(1e-3, β₁ = 0.5), batch 100 (``--batch_2d``). PacGAN's published ALI rows (ring 6.6 modes
   / 97.6% / 0.36, grid 24.1 / 95.7% / 0.14) were trained far longer
   (400,000 iterations at 1e-4) on their own networks.
 * MNIST (DCGAN G, a DCGAN-trunk encoder and joint D, z ∈ R¹⁰⁰, batch 64, Adam
@@ -39,13 +39,15 @@ equal, for ``--seeds`` seeds per cell, and reports mean ± standard error:
 (``GANConfig.g_ema``), with the current G's scores as ``current_*`` columns;
 ``--lr_2d`` sets both 2D learning rates; ``--ali_networks=pacgan`` trains
 the 2D runs with PacGAN's ALI networks (``GANConfig.ali_networks``);
-``--beta1_2d`` sets their Adam β₁ and ``--ali_simultaneous`` takes D's and
-E/G's steps from one pass, as PacGAN's ALI runs do. Runs and results with any
-of these are kept apart from the default ones by a suffix: ``_cosine``, then
-``_ema<decay>``, then ``_pacgan``, then ``_lr<rate>``, then ``_b1<β₁>``, then
+``--beta1_2d`` sets their Adam β₁, ``--batch_2d`` their batch size, and
+``--ali_simultaneous`` takes D's and E/G's steps from one pass, as PacGAN's ALI
+runs do. Runs and results with any of these are kept apart from the default
+ones by a suffix: ``_cosine``, then ``_ema<decay>``, then ``_pacgan``, then
+``_lr<rate>``, then ``_b1<β₁>``, then ``_batch<size>``, then
 ``_simultaneous``, then (decayed runs only, whose schedule follows their
-length) ``_steps<steps_2d>`` when that is not 4,000. For the 2D mixtures the table
-also says which losses beat the published ALI row on all three of its scores.
+length) ``_steps<steps_2d>`` when that is not 4,000. For the 2D mixtures the
+table also says which losses beat the published ALI row on all three of its
+scores.
 
 Runs go to ``--workdir/<dataset>_<loss><suffix>_seed<N>``; re-running reuses
 finished runs. Results: stdout and ``--out_dir/ali_losses<suffix>.{md,json}``.
@@ -85,6 +87,8 @@ _ALI_NETWORKS = flags.DEFINE_enum(
     '2D encoder and joint D (experiments.ali --ali_networks).')
 _BETA1_2D = flags.DEFINE_float(
     'beta1_2d', None, 'Adam β₁ of both 2D optimisers (default: experiments.ali\'s, 0.5).')
+_BATCH_2D = flags.DEFINE_integer(
+    'batch_2d', None, 'Batch size of the 2D runs (default: experiments.ali\'s, 100).')
 _SIMULTANEOUS = flags.DEFINE_boolean(
     'ali_simultaneous', False,
     '2D runs: D and E/G updates from one pass (experiments.ali --ali_simultaneous).')
@@ -126,6 +130,8 @@ def _suffix(family: str = '2d') -> str:
       suffix += f'_lr{_LR_2D.value:g}'
     if _BETA1_2D.value is not None:
       suffix += f'_b1{_BETA1_2D.value:g}'
+    if _BATCH_2D.value is not None:
+      suffix += f'_batch{_BATCH_2D.value}'
     if _SIMULTANEOUS.value:
       suffix += '_simultaneous'
     if _STEPS_2D.value != 4000 and _LR_DECAY.value != 'constant':
@@ -189,6 +195,8 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
       overrides.update(g_lr=_LR_2D.value, d_lr=_LR_2D.value)
     if _BETA1_2D.value is not None:
       overrides.update(beta1=_BETA1_2D.value)
+    if _BATCH_2D.value is not None:
+      overrides.update(batch_size=_BATCH_2D.value)
     config = dataclasses.replace(config, **overrides)
   start = time.perf_counter()
   final = gan_loop.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
@@ -245,7 +253,7 @@ def beats_published(dataset: str, rows: dict) -> str:
 def markdown(results: dict, raw: dict) -> str:
   budgets = []
   if any(_family(d) == '2d' for d in results):
-    budgets.append(f'{_STEPS_2D.value} stages (2D, batch 100)')
+    budgets.append(f'{_STEPS_2D.value} stages (2D, batch {_BATCH_2D.value or 100})')
   if 'mnist' in results:
     budgets.append(f'{_STEPS_MNIST.value} stages (MNIST, batch 64)')
   settings = ('' if _LR_DECAY.value == 'constant'
@@ -269,6 +277,7 @@ def markdown(results: dict, raw: dict) -> str:
                 else f' --ali_networks={_ALI_NETWORKS.value}')
              + ('' if _LR_2D.value is None else f' --lr_2d={_LR_2D.value:g}')
              + ('' if _BETA1_2D.value is None else f' --beta1_2d={_BETA1_2D.value:g}')
+             + ('' if _BATCH_2D.value is None else f' --batch_2d={_BATCH_2D.value}')
              + (' --ali_simultaneous' if _SIMULTANEOUS.value else '')
              + (f' --steps_2d={_STEPS_2D.value}' if _STEPS_2D.value != 4000 else '')
              + (f' --steps_mnist={_STEPS_MNIST.value}' if _STEPS_MNIST.value != 1000 else '')
@@ -333,6 +342,7 @@ def main(argv):
                        'lr_2d': _LR_2D.value,
                        'ali_networks': _ALI_NETWORKS.value,
                        'beta1_2d': _BETA1_2D.value,
+                       'batch_2d': _BATCH_2D.value,
                        'ali_simultaneous': _SIMULTANEOUS.value,
                        'seeds': _SEEDS.value, 'summary': results, 'runs': raw})
 

@@ -167,28 +167,30 @@ class CommandLineTest(parameterized.TestCase):
     result = self._run('benchmarks.ali_losses', '--datasets=ring8',
                        '--losses=nonsaturating', '--seeds=1', '--steps_2d=2',
                        '--lr_decay=cosine', '--lr_2d=3e-4', '--ali_networks=pacgan',
-                       '--beta1_2d=0.8', '--ali_simultaneous', '--g_ema=0.9',
+                       '--beta1_2d=0.8', '--batch_2d=8', '--ali_simultaneous',
+                       '--g_ema=0.9',
                        f'--workdir={workdir}', f'--out_dir={out_dir}')
     self.assertEqual(result.returncode, 0, result.stderr)
-    suffix = '_cosine_ema0.9_pacgan_lr0.0003_b10.8_simultaneous_steps2'
+    suffix = '_cosine_ema0.9_pacgan_lr0.0003_b10.8_batch8_simultaneous_steps2'
     self.assertEqual(os.listdir(workdir), [f'ring8_nonsaturating{suffix}_seed0'])
     with open(os.path.join(workdir, os.listdir(workdir)[0], 'config.json')) as f:
       config = json.load(f)
     self.assertEqual((config['g_lr'], config['d_lr'], config['steps'],
                       config['lr_decay'], config['ali_networks'], config['beta1'],
-                      config['ali_simultaneous'], config['g_ema']),
-                     (3e-4, 3e-4, 2, 'cosine', 'pacgan', 0.8, True, 0.9))
+                      config['ali_simultaneous'], config['g_ema'], config['batch_size']),
+                     (3e-4, 3e-4, 2, 'cosine', 'pacgan', 0.8, True, 0.9, 8))
     with open(os.path.join(out_dir, f'ali_losses{suffix}.json')) as f:
       results = json.load(f)
-    self.assertEqual((results['lr_2d'], results['beta1_2d'],
-                      results['ali_simultaneous']), (3e-4, 0.8, True))
+    self.assertEqual((results['lr_2d'], results['beta1_2d'], results['batch_2d'],
+                      results['ali_simultaneous']), (3e-4, 0.8, 8, True))
     row = results['summary']['ring8']['nonsaturating']
     self.assertTrue(np.isfinite(row['hq']) and np.isfinite(row['current_hq']))
     with open(os.path.join(out_dir, f'ali_losses{suffix}.md')) as f:
-      self.assertIn('--datasets=ring8 --losses=nonsaturating --lr_decay=cosine '
-                    '--g_ema=0.9 --ali_networks=pacgan --lr_2d=0.0003 --beta1_2d=0.8 '
-                    '--ali_simultaneous --steps_2d=2 --seeds=1',
-                    f.read())
+      text = f.read()
+    self.assertIn('Budget: 2 stages (2D, batch 8)', text)
+    self.assertIn('--datasets=ring8 --losses=nonsaturating --lr_decay=cosine '
+                  '--g_ema=0.9 --ali_networks=pacgan --lr_2d=0.0003 --beta1_2d=0.8 '
+                  '--batch_2d=8 --ali_simultaneous --steps_2d=2 --seeds=1', text)
 
   def test_ali_losses_benchmark_takes_absent_runs_from_its_record(self):
     # The results JSON records each run; a run whose directory is gone is taken

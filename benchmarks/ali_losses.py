@@ -39,11 +39,12 @@ equal, for ``--seeds`` seeds per cell, and reports mean ± standard error:
 (``GANConfig.g_ema``), with the current G's scores as ``current_*`` columns;
 ``--lr_2d`` sets both 2D learning rates; ``--ali_networks=pacgan`` trains
 the 2D runs with PacGAN's ALI networks (``GANConfig.ali_networks``);
-``--beta1_2d`` sets their Adam β₁, ``--batch_2d`` their batch size, and
-``--ali_simultaneous`` takes D's and E/G's steps from one pass, as PacGAN's ALI
-runs do. Runs and results with any of these are kept apart from the default
-ones by a suffix: ``_cosine``, then ``_ema<decay>``, then ``_pacgan``, then
-``_lr<rate>``, then ``_b1<β₁>``, then ``_batch<size>``, then
+``--beta1_2d`` sets their Adam β₁, ``--batch_2d`` their batch size,
+``--d_steps_2d`` their D updates per stage, and ``--ali_simultaneous`` takes
+D's and E/G's steps from one pass, as PacGAN's ALI runs do. Runs and results
+with any of these are kept apart from the default ones by a suffix:
+``_cosine``, then ``_ema<decay>``, then ``_pacgan``, then ``_lr<rate>``, then
+``_b1<β₁>``, then ``_batch<size>``, then ``_dsteps<n>``, then
 ``_simultaneous``, then (decayed runs only, whose schedule follows their
 length) ``_steps<steps_2d>`` when that is not 4,000. For the 2D mixtures the
 table also says which losses beat the published ALI row on all three of its
@@ -89,6 +90,8 @@ _BETA1_2D = flags.DEFINE_float(
     'beta1_2d', None, 'Adam β₁ of both 2D optimisers (default: experiments.ali\'s, 0.5).')
 _BATCH_2D = flags.DEFINE_integer(
     'batch_2d', None, 'Batch size of the 2D runs (default: experiments.ali\'s, 100).')
+_D_STEPS_2D = flags.DEFINE_integer(
+    'd_steps_2d', None, 'D updates per stage in the 2D runs (default: experiments.ali\'s, 1).')
 _SIMULTANEOUS = flags.DEFINE_boolean(
     'ali_simultaneous', False,
     '2D runs: D and E/G updates from one pass (experiments.ali --ali_simultaneous).')
@@ -132,6 +135,8 @@ def _suffix(family: str = '2d') -> str:
       suffix += f'_b1{_BETA1_2D.value:g}'
     if _BATCH_2D.value is not None:
       suffix += f'_batch{_BATCH_2D.value}'
+    if _D_STEPS_2D.value is not None:
+      suffix += f'_dsteps{_D_STEPS_2D.value}'
     if _SIMULTANEOUS.value:
       suffix += '_simultaneous'
     if _STEPS_2D.value != 4000 and _LR_DECAY.value != 'constant':
@@ -197,6 +202,8 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
       overrides.update(beta1=_BETA1_2D.value)
     if _BATCH_2D.value is not None:
       overrides.update(batch_size=_BATCH_2D.value)
+    if _D_STEPS_2D.value is not None:
+      overrides.update(d_steps=_D_STEPS_2D.value)
     config = dataclasses.replace(config, **overrides)
   start = time.perf_counter()
   final = gan_loop.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
@@ -266,6 +273,8 @@ def markdown(results: dict, raw: dict) -> str:
     settings += f', 2D networks: {_ALI_NETWORKS.value}'
   if _BETA1_2D.value is not None:
     settings += f', 2D Adam β₁ {_BETA1_2D.value:g}'
+  if _D_STEPS_2D.value is not None:
+    settings += f', 2D D updates per stage {_D_STEPS_2D.value}'
   if _SIMULTANEOUS.value:
     settings += ', 2D D and E/G updates simultaneous'
   command = (f'python -m benchmarks.ali_losses --datasets={",".join(results)}'
@@ -278,6 +287,7 @@ def markdown(results: dict, raw: dict) -> str:
              + ('' if _LR_2D.value is None else f' --lr_2d={_LR_2D.value:g}')
              + ('' if _BETA1_2D.value is None else f' --beta1_2d={_BETA1_2D.value:g}')
              + ('' if _BATCH_2D.value is None else f' --batch_2d={_BATCH_2D.value}')
+             + ('' if _D_STEPS_2D.value is None else f' --d_steps_2d={_D_STEPS_2D.value}')
              + (' --ali_simultaneous' if _SIMULTANEOUS.value else '')
              + (f' --steps_2d={_STEPS_2D.value}' if _STEPS_2D.value != 4000 else '')
              + (f' --steps_mnist={_STEPS_MNIST.value}' if _STEPS_MNIST.value != 1000 else '')
@@ -343,6 +353,7 @@ def main(argv):
                        'ali_networks': _ALI_NETWORKS.value,
                        'beta1_2d': _BETA1_2D.value,
                        'batch_2d': _BATCH_2D.value,
+                       'd_steps_2d': _D_STEPS_2D.value,
                        'ali_simultaneous': _SIMULTANEOUS.value,
                        'seeds': _SEEDS.value, 'summary': results, 'runs': raw})
 

@@ -25,9 +25,9 @@ equal, for ``--seeds`` seeds per cell, and reports mean ± standard error:
   samples and reverse KL of 2,500 samples, and recon_same_mode, the % of
   points whose G(E(x)) lands within 3σ of their own mode. Budget:
   ``--steps_2d`` stages (default 4,000, the 2D default of experiments.gan) at
-  Adam(1e-3, β₁ = 0.5), batch 100 (``--batch_2d``). PacGAN's published ALI rows (ring 6.6 modes
-  / 97.6% / 0.36, grid 24.1 / 95.7% / 0.14) were trained far longer
-  (400,000 iterations at 1e-4) on their own networks.
+  Adam(1e-3, β₁ = 0.5), batch 100 (``--batch_2d``). PacGAN's published ALI
+  rows (ring 6.6 modes / 97.6% / 0.36, grid 24.1 / 95.7% / 0.14) were trained
+  far longer (400,000 iterations at 1e-4) on their own networks.
 * MNIST (DCGAN G, a DCGAN-trunk encoder and joint D, z ∈ R¹⁰⁰, batch 64, Adam
   2e-4, β₁ = 0.5): Fréchet distance of 10,000 samples in the fixed classifier's
   features, next to fd_floor (real test against real train), and

@@ -107,6 +107,17 @@ _REUSE_RECORDS = flags.DEFINE_boolean(
     'Take a run whose directory is absent from the per-run record in '
     '--out_dir/ali_losses<suffix>.json, when it holds that run at the same length.')
 
+# The 2D settings that are unset (None) by default, in suffix and command order:
+# (flag, suffix tag, the GANConfig fields the value sets).
+_OPTIONAL_2D = ((_LR_2D, 'lr', ('g_lr', 'd_lr')), (_BETA1_2D, 'b1', ('beta1',)),
+                (_BATCH_2D, 'batch', ('batch_size',)), (_D_STEPS_2D, 'dsteps', ('d_steps',)))
+
+
+def _text(value) -> str:
+  """A flag's value as names and commands spell it: floats by ``:g``."""
+  return f'{value:g}' if isinstance(value, float) else str(value)
+
+
 EQUATION = {'vi': 'eq. 41 (paper)', 'minimax': 'eq. 42 (minimax)',
             'nonsaturating': 'eq. 43 (non-saturating)'}
 PUBLISHED_ALI = {'ring8': (6.6, 97.6, 0.36), 'grid25': (24.1, 95.7, 0.14)}
@@ -129,14 +140,8 @@ def _suffix(family: str = '2d') -> str:
   if family == '2d':
     if _ALI_NETWORKS.value != 'embedded':
       suffix += f'_{_ALI_NETWORKS.value}'
-    if _LR_2D.value is not None:
-      suffix += f'_lr{_LR_2D.value:g}'
-    if _BETA1_2D.value is not None:
-      suffix += f'_b1{_BETA1_2D.value:g}'
-    if _BATCH_2D.value is not None:
-      suffix += f'_batch{_BATCH_2D.value}'
-    if _D_STEPS_2D.value is not None:
-      suffix += f'_dsteps{_D_STEPS_2D.value}'
+    suffix += ''.join(f'_{tag}{_text(flag.value)}' for flag, tag, _ in _OPTIONAL_2D
+                      if flag.value is not None)
     if _SIMULTANEOUS.value:
       suffix += '_simultaneous'
     if _STEPS_2D.value != 4000 and _LR_DECAY.value != 'constant':
@@ -196,14 +201,9 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
   if family == '2d':
     overrides = dict(ali_networks=_ALI_NETWORKS.value,
                      ali_simultaneous=_SIMULTANEOUS.value)
-    if _LR_2D.value is not None:
-      overrides.update(g_lr=_LR_2D.value, d_lr=_LR_2D.value)
-    if _BETA1_2D.value is not None:
-      overrides.update(beta1=_BETA1_2D.value)
-    if _BATCH_2D.value is not None:
-      overrides.update(batch_size=_BATCH_2D.value)
-    if _D_STEPS_2D.value is not None:
-      overrides.update(d_steps=_D_STEPS_2D.value)
+    for flag, _, fields in _OPTIONAL_2D:
+      if flag.value is not None:
+        overrides.update(dict.fromkeys(fields, flag.value))
     config = dataclasses.replace(config, **overrides)
   start = time.perf_counter()
   final = gan_loop.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
@@ -284,10 +284,8 @@ def markdown(results: dict, raw: dict) -> str:
              + (f' --g_ema={_G_EMA.value:g}' if _G_EMA.value else '')
              + ('' if _ALI_NETWORKS.value == 'embedded'
                 else f' --ali_networks={_ALI_NETWORKS.value}')
-             + ('' if _LR_2D.value is None else f' --lr_2d={_LR_2D.value:g}')
-             + ('' if _BETA1_2D.value is None else f' --beta1_2d={_BETA1_2D.value:g}')
-             + ('' if _BATCH_2D.value is None else f' --batch_2d={_BATCH_2D.value}')
-             + ('' if _D_STEPS_2D.value is None else f' --d_steps_2d={_D_STEPS_2D.value}')
+             + ''.join(f' --{flag.name}={_text(flag.value)}' for flag, _, _ in _OPTIONAL_2D
+                       if flag.value is not None)
              + (' --ali_simultaneous' if _SIMULTANEOUS.value else '')
              + (f' --steps_2d={_STEPS_2D.value}' if _STEPS_2D.value != 4000 else '')
              + (f' --steps_mnist={_STEPS_MNIST.value}' if _STEPS_MNIST.value != 1000 else '')
@@ -349,11 +347,8 @@ def main(argv):
   stats.write_results(_OUT_DIR.value, _results_name(), text,
                       {'steps_2d': _STEPS_2D.value, 'steps_mnist': _STEPS_MNIST.value,
                        'lr_decay': _LR_DECAY.value, 'g_ema': _G_EMA.value,
-                       'lr_2d': _LR_2D.value,
                        'ali_networks': _ALI_NETWORKS.value,
-                       'beta1_2d': _BETA1_2D.value,
-                       'batch_2d': _BATCH_2D.value,
-                       'd_steps_2d': _D_STEPS_2D.value,
+                       **{flag.name: flag.value for flag, _, _ in _OPTIONAL_2D},
                        'ali_simultaneous': _SIMULTANEOUS.value,
                        'seeds': _SEEDS.value, 'summary': results, 'runs': raw})
 

@@ -40,15 +40,16 @@ equal, for ``--seeds`` seeds per cell, and reports mean ± standard error:
 ``--lr_2d`` sets both 2D learning rates; ``--ali_networks=pacgan`` trains
 the 2D runs with PacGAN's ALI networks (``GANConfig.ali_networks``);
 ``--beta1_2d`` sets their Adam β₁, ``--batch_2d`` their batch size,
-``--d_steps_2d`` their D updates per stage, and ``--ali_simultaneous`` takes
-D's and E/G's steps from one pass, as PacGAN's ALI runs do. Runs and results
-with any of these are kept apart from the default ones by a suffix:
-``_cosine``, then ``_ema<decay>``, then ``_pacgan``, then ``_lr<rate>``, then
-``_b1<β₁>``, then ``_batch<size>``, then ``_dsteps<n>``, then
-``_simultaneous``, then (decayed runs only, whose schedule follows their
-length) ``_steps<steps_2d>`` when that is not 4,000. For the 2D mixtures the
-table also says which losses beat the published ALI row on all three of its
-scores.
+``--d_steps_2d`` their D updates per stage, ``--reg_lambda_2d`` their λ on
+eq. 40's ‖G(z) − G°(z)‖² (``experiments.ali --reg_lambda``), and
+``--ali_simultaneous`` takes D's and E/G's steps from one pass, as PacGAN's ALI
+runs do. Runs and results with any of these are kept apart from the default
+ones by a suffix: ``_cosine``, then ``_ema<decay>``, then ``_pacgan``, then
+``_lr<rate>``, then ``_b1<β₁>``, then ``_batch<size>``, then ``_dsteps<n>``,
+then ``_reg<λ>``, then ``_simultaneous``, then (decayed runs only, whose
+schedule follows their length) ``_steps<steps_2d>`` when that is not 4,000.
+For the 2D mixtures the table also says which losses beat the published ALI row
+on all three of its scores.
 
 Runs go to ``--workdir/<dataset>_<loss><suffix>_seed<N>``; re-running reuses
 finished runs. Results: stdout and ``--out_dir/ali_losses<suffix>.{md,json}``.
@@ -92,6 +93,9 @@ _BATCH_2D = flags.DEFINE_integer(
     'batch_2d', None, 'Batch size of the 2D runs (default: experiments.ali\'s, 100).')
 _D_STEPS_2D = flags.DEFINE_integer(
     'd_steps_2d', None, 'D updates per stage in the 2D runs (default: experiments.ali\'s, 1).')
+_REG_2D = flags.DEFINE_float(
+    'reg_lambda_2d', None, 'λ on eq. 40\'s ‖G(z) − G°(z)‖² in the 2D runs '
+    '(experiments.ali --reg_lambda; default: its 0, eq. 41–43 alone).')
 _SIMULTANEOUS = flags.DEFINE_boolean(
     'ali_simultaneous', False,
     '2D runs: D and E/G updates from one pass (experiments.ali --ali_simultaneous).')
@@ -110,7 +114,8 @@ _REUSE_RECORDS = flags.DEFINE_boolean(
 # The 2D settings that are unset (None) by default, in suffix and command order:
 # (flag, suffix tag, the GANConfig fields the value sets).
 _OPTIONAL_2D = ((_LR_2D, 'lr', ('g_lr', 'd_lr')), (_BETA1_2D, 'b1', ('beta1',)),
-                (_BATCH_2D, 'batch', ('batch_size',)), (_D_STEPS_2D, 'dsteps', ('d_steps',)))
+                (_BATCH_2D, 'batch', ('batch_size',)), (_D_STEPS_2D, 'dsteps', ('d_steps',)),
+                (_REG_2D, 'reg', ('reg_lambda',)))
 
 
 def _text(value) -> str:
@@ -275,6 +280,8 @@ def markdown(results: dict, raw: dict) -> str:
     settings += f', 2D Adam β₁ {_BETA1_2D.value:g}'
   if _D_STEPS_2D.value is not None:
     settings += f', 2D D updates per stage {_D_STEPS_2D.value}'
+  if _REG_2D.value is not None:
+    settings += f', 2D regulariser λ {_REG_2D.value:g} on ‖G(z) − G°(z)‖²'
   if _SIMULTANEOUS.value:
     settings += ', 2D D and E/G updates simultaneous'
   command = (f'python -m benchmarks.ali_losses --datasets={",".join(results)}'

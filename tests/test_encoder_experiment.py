@@ -192,21 +192,26 @@ class CommandLineTest(parameterized.TestCase):
                   '--g_ema=0.9 --ali_networks=pacgan --lr_2d=0.0003 --beta1_2d=0.8 '
                   '--batch_2d=8 --ali_simultaneous --steps_2d=2 --seeds=1', text)
 
-  def test_ali_losses_benchmark_sets_d_steps_apart(self):
+  def test_ali_losses_benchmark_sets_d_steps_and_regulariser_apart(self):
     workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
     result = self._run('benchmarks.ali_losses', '--datasets=ring8',
                        '--losses=nonsaturating', '--seeds=1', '--steps_2d=2',
-                       '--d_steps_2d=2', f'--workdir={workdir}', f'--out_dir={out_dir}')
+                       '--d_steps_2d=2', '--reg_lambda_2d=10',
+                       f'--workdir={workdir}', f'--out_dir={out_dir}')
     self.assertEqual(result.returncode, 0, result.stderr)
-    self.assertEqual(os.listdir(workdir), ['ring8_nonsaturating_dsteps2_seed0'])
+    self.assertEqual(os.listdir(workdir), ['ring8_nonsaturating_dsteps2_reg10_seed0'])
     with open(os.path.join(workdir, os.listdir(workdir)[0], 'config.json')) as f:
-      self.assertEqual(json.load(f)['d_steps'], 2)
-    with open(os.path.join(out_dir, 'ali_losses_dsteps2.json')) as f:
-      self.assertEqual(json.load(f)['d_steps_2d'], 2)
-    with open(os.path.join(out_dir, 'ali_losses_dsteps2.md')) as f:
+      config = json.load(f)
+    self.assertEqual((config['d_steps'], config['reg_lambda']), (2, 10.0))
+    with open(os.path.join(workdir, os.listdir(workdir)[0], 'metrics.jsonl')) as f:
+      self.assertIn('g_drift', json.loads(f.readline()))
+    with open(os.path.join(out_dir, 'ali_losses_dsteps2_reg10.json')) as f:
+      results = json.load(f)
+    self.assertEqual((results['d_steps_2d'], results['reg_lambda_2d']), (2, 10.0))
+    with open(os.path.join(out_dir, 'ali_losses_dsteps2_reg10.md')) as f:
       text = f.read()
-    self.assertIn('2D D updates per stage 2', text)
-    self.assertIn('--d_steps_2d=2 --steps_2d=2 --seeds=1', text)
+    self.assertIn('2D D updates per stage 2, 2D regulariser λ 10', text)
+    self.assertIn('--d_steps_2d=2 --reg_lambda_2d=10 --steps_2d=2 --seeds=1', text)
 
   def test_ali_losses_benchmark_takes_absent_runs_from_its_record(self):
     # The results JSON records each run; a run whose directory is gone is taken

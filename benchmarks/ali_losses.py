@@ -111,11 +111,15 @@ _REUSE_RECORDS = flags.DEFINE_boolean(
     'Take a run whose directory is absent from the per-run record in '
     '--out_dir/ali_losses<suffix>.json, when it holds that run at the same length.')
 
-# The 2D settings that are unset (None) by default, in suffix and command order:
-# (flag, suffix tag, the GANConfig fields the value sets).
-_OPTIONAL_2D = ((_LR_2D, 'lr', ('g_lr', 'd_lr')), (_BETA1_2D, 'b1', ('beta1',)),
-                (_BATCH_2D, 'batch', ('batch_size',)), (_D_STEPS_2D, 'dsteps', ('d_steps',)),
-                (_REG_2D, 'reg', ('reg_lambda',)))
+# The 2D settings that are unset (None) by default, in suffix, command and
+# settings order: (flag, suffix tag, the GANConfig fields the value sets, the
+# table's settings phrase for a value `v`, or None where the budget names it).
+_OPTIONAL_2D = (
+    (_LR_2D, 'lr', ('g_lr', 'd_lr'), '2D learning rate {v}'),
+    (_BETA1_2D, 'b1', ('beta1',), '2D Adam β₁ {v}'),
+    (_BATCH_2D, 'batch', ('batch_size',), None),
+    (_D_STEPS_2D, 'dsteps', ('d_steps',), '2D D updates per stage {v}'),
+    (_REG_2D, 'reg', ('reg_lambda',), '2D regulariser λ {v} on ‖G(z) − G°(z)‖²'))
 
 
 def _text(value) -> str:
@@ -145,7 +149,7 @@ def _suffix(family: str = '2d') -> str:
   if family == '2d':
     if _ALI_NETWORKS.value != 'embedded':
       suffix += f'_{_ALI_NETWORKS.value}'
-    suffix += ''.join(f'_{tag}{_text(flag.value)}' for flag, tag, _ in _OPTIONAL_2D
+    suffix += ''.join(f'_{tag}{_text(flag.value)}' for flag, tag, _, _ in _OPTIONAL_2D
                       if flag.value is not None)
     if _SIMULTANEOUS.value:
       suffix += '_simultaneous'
@@ -206,7 +210,7 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
   if family == '2d':
     overrides = dict(ali_networks=_ALI_NETWORKS.value,
                      ali_simultaneous=_SIMULTANEOUS.value)
-    for flag, _, fields in _OPTIONAL_2D:
+    for flag, _, fields, _ in _OPTIONAL_2D:
       if flag.value is not None:
         overrides.update(dict.fromkeys(fields, flag.value))
     config = dataclasses.replace(config, **overrides)
@@ -265,23 +269,19 @@ def beats_published(dataset: str, rows: dict) -> str:
 def markdown(results: dict, raw: dict) -> str:
   budgets = []
   if any(_family(d) == '2d' for d in results):
-    budgets.append(f'{_STEPS_2D.value} stages (2D, batch {_BATCH_2D.value or 100})')
+    batch = _BATCH_2D.value or gan_loop.default_config('ring8', model='ali').batch_size
+    budgets.append(f'{_STEPS_2D.value} stages (2D, batch {batch})')
   if 'mnist' in results:
     budgets.append(f'{_STEPS_MNIST.value} stages (MNIST, batch 64)')
   settings = ('' if _LR_DECAY.value == 'constant'
               else f', learning rates decayed to 0 ({_LR_DECAY.value})')
   if _G_EMA.value:
     settings += f', G scored as its moving average (decay {_G_EMA.value:g})'
-  if _LR_2D.value is not None:
-    settings += f', 2D learning rate {_LR_2D.value:g}'
   if _ALI_NETWORKS.value != 'embedded':
     settings += f', 2D networks: {_ALI_NETWORKS.value}'
-  if _BETA1_2D.value is not None:
-    settings += f', 2D Adam β₁ {_BETA1_2D.value:g}'
-  if _D_STEPS_2D.value is not None:
-    settings += f', 2D D updates per stage {_D_STEPS_2D.value}'
-  if _REG_2D.value is not None:
-    settings += f', 2D regulariser λ {_REG_2D.value:g} on ‖G(z) − G°(z)‖²'
+  settings += ''.join(f', {phrase.format(v=_text(flag.value))}'
+                      for flag, _, _, phrase in _OPTIONAL_2D
+                      if phrase and flag.value is not None)
   if _SIMULTANEOUS.value:
     settings += ', 2D D and E/G updates simultaneous'
   command = (f'python -m benchmarks.ali_losses --datasets={",".join(results)}'
@@ -291,7 +291,7 @@ def markdown(results: dict, raw: dict) -> str:
              + (f' --g_ema={_G_EMA.value:g}' if _G_EMA.value else '')
              + ('' if _ALI_NETWORKS.value == 'embedded'
                 else f' --ali_networks={_ALI_NETWORKS.value}')
-             + ''.join(f' --{flag.name}={_text(flag.value)}' for flag, _, _ in _OPTIONAL_2D
+             + ''.join(f' --{flag.name}={_text(flag.value)}' for flag, _, _, _ in _OPTIONAL_2D
                        if flag.value is not None)
              + (' --ali_simultaneous' if _SIMULTANEOUS.value else '')
              + (f' --steps_2d={_STEPS_2D.value}' if _STEPS_2D.value != 4000 else '')
@@ -355,7 +355,7 @@ def main(argv):
                       {'steps_2d': _STEPS_2D.value, 'steps_mnist': _STEPS_MNIST.value,
                        'lr_decay': _LR_DECAY.value, 'g_ema': _G_EMA.value,
                        'ali_networks': _ALI_NETWORKS.value,
-                       **{flag.name: flag.value for flag, _, _ in _OPTIONAL_2D},
+                       **{flag.name: flag.value for flag, _, _, _ in _OPTIONAL_2D},
                        'ali_simultaneous': _SIMULTANEOUS.value,
                        'seeds': _SEEDS.value, 'summary': results, 'runs': raw})
 

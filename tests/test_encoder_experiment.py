@@ -187,7 +187,10 @@ class CommandLineTest(parameterized.TestCase):
     self.assertTrue(np.isfinite(row['hq']) and np.isfinite(row['current_hq']))
     with open(os.path.join(out_dir, f'ali_losses{suffix}.md')) as f:
       text = f.read()
-    self.assertIn('Budget: 2 stages (2D, batch 8)', text)
+    self.assertIn('Budget: 2 stages (2D, batch 8), learning rates decayed to 0 (cosine), '
+                  'G scored as its moving average (decay 0.9), 2D networks: pacgan, '
+                  '2D learning rate 0.0003, 2D Adam β₁ 0.8, '
+                  '2D D and E/G updates simultaneous.', text)
     self.assertIn('--datasets=ring8 --losses=nonsaturating --lr_decay=cosine '
                   '--g_ema=0.9 --ali_networks=pacgan --lr_2d=0.0003 --beta1_2d=0.8 '
                   '--batch_2d=8 --ali_simultaneous --steps_2d=2 --seeds=1', text)
@@ -210,7 +213,9 @@ class CommandLineTest(parameterized.TestCase):
     self.assertEqual((results['d_steps_2d'], results['reg_lambda_2d']), (2, 10.0))
     with open(os.path.join(out_dir, 'ali_losses_dsteps2_reg10.md')) as f:
       text = f.read()
-    self.assertIn('2D D updates per stage 2, 2D regulariser λ 10', text)
+    # The batch the budget names is experiments.ali's 2D default.
+    self.assertIn('Budget: 2 stages (2D, batch 100), 2D D updates per stage 2, '
+                  '2D regulariser λ 10 on ‖G(z) − G°(z)‖². Measured by', text)
     self.assertIn('--d_steps_2d=2 --reg_lambda_2d=10 --steps_2d=2 --seeds=1', text)
 
   def test_ali_losses_benchmark_takes_absent_runs_from_its_record(self):

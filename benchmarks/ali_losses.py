@@ -63,6 +63,7 @@ import dataclasses
 import json
 import os
 import time
+from typing import NamedTuple, Optional
 
 from absl import app
 from absl import flags
@@ -111,15 +112,27 @@ _REUSE_RECORDS = flags.DEFINE_boolean(
     'Take a run whose directory is absent from the per-run record in '
     '--out_dir/ali_losses<suffix>.json, when it holds that run at the same length.')
 
-# The 2D settings that are unset (None) by default, in suffix, command and
-# settings order: (flag, suffix tag, the GANConfig fields the value sets, the
-# table's settings phrase for a value `v`, or None where the budget names it).
+class _Optional2D(NamedTuple):
+  """A 2D setting that is unset (None) by default."""
+  flag: flags.FlagHolder
+  tag: str  # in the run suffix, before the value
+  fields: tuple[str, ...]  # the GANConfig fields the value sets
+  # The table's settings phrase for a value `v`; None where the budget names it.
+  phrase: Optional[str]
+
+
+# In suffix, command and settings order.
 _OPTIONAL_2D = (
-    (_LR_2D, 'lr', ('g_lr', 'd_lr'), '2D learning rate {v}'),
-    (_BETA1_2D, 'b1', ('beta1',), '2D Adam β₁ {v}'),
-    (_BATCH_2D, 'batch', ('batch_size',), None),
-    (_D_STEPS_2D, 'dsteps', ('d_steps',), '2D D updates per stage {v}'),
-    (_REG_2D, 'reg', ('reg_lambda',), '2D regulariser λ {v} on ‖G(z) − G°(z)‖²'))
+    _Optional2D(_LR_2D, 'lr', ('g_lr', 'd_lr'), '2D learning rate {v}'),
+    _Optional2D(_BETA1_2D, 'b1', ('beta1',), '2D Adam β₁ {v}'),
+    _Optional2D(_BATCH_2D, 'batch', ('batch_size',), None),
+    _Optional2D(_D_STEPS_2D, 'dsteps', ('d_steps',), '2D D updates per stage {v}'),
+    _Optional2D(_REG_2D, 'reg', ('reg_lambda',), '2D regulariser λ {v} on ‖G(z) − G°(z)‖²'))
+
+
+def _set_2d() -> tuple[_Optional2D, ...]:
+  """The rows of :data:`_OPTIONAL_2D` whose flag is set."""
+  return tuple(row for row in _OPTIONAL_2D if row.flag.value is not None)
 
 
 def _text(value) -> str:
@@ -149,8 +162,7 @@ def _suffix(family: str = '2d') -> str:
   if family == '2d':
     if _ALI_NETWORKS.value != 'embedded':
       suffix += f'_{_ALI_NETWORKS.value}'
-    suffix += ''.join(f'_{tag}{_text(flag.value)}' for flag, tag, _, _ in _OPTIONAL_2D
-                      if flag.value is not None)
+    suffix += ''.join(f'_{row.tag}{_text(row.flag.value)}' for row in _set_2d())
     if _SIMULTANEOUS.value:
       suffix += '_simultaneous'
     if _STEPS_2D.value != 4000 and _LR_DECAY.value != 'constant':
@@ -210,9 +222,8 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
   if family == '2d':
     overrides = dict(ali_networks=_ALI_NETWORKS.value,
                      ali_simultaneous=_SIMULTANEOUS.value)
-    for flag, _, fields, _ in _OPTIONAL_2D:
-      if flag.value is not None:
-        overrides.update(dict.fromkeys(fields, flag.value))
+    for row in _set_2d():
+      overrides.update(dict.fromkeys(row.fields, row.flag.value))
     config = dataclasses.replace(config, **overrides)
   start = time.perf_counter()
   final = gan_loop.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
@@ -269,7 +280,8 @@ def beats_published(dataset: str, rows: dict) -> str:
 def markdown(results: dict, raw: dict) -> str:
   budgets = []
   if any(_family(d) == '2d' for d in results):
-    batch = _BATCH_2D.value or gan_loop.default_config('ring8', model='ali').batch_size
+    first_2d = next(d for d in results if _family(d) == '2d')
+    batch = _BATCH_2D.value or gan_loop.default_config(first_2d, model='ali').batch_size
     budgets.append(f'{_STEPS_2D.value} stages (2D, batch {batch})')
   if 'mnist' in results:
     budgets.append(f'{_STEPS_MNIST.value} stages (MNIST, batch 64)')
@@ -279,9 +291,8 @@ def markdown(results: dict, raw: dict) -> str:
     settings += f', G scored as its moving average (decay {_G_EMA.value:g})'
   if _ALI_NETWORKS.value != 'embedded':
     settings += f', 2D networks: {_ALI_NETWORKS.value}'
-  settings += ''.join(f', {phrase.format(v=_text(flag.value))}'
-                      for flag, _, _, phrase in _OPTIONAL_2D
-                      if phrase and flag.value is not None)
+  settings += ''.join(f', {row.phrase.format(v=_text(row.flag.value))}'
+                      for row in _set_2d() if row.phrase)
   if _SIMULTANEOUS.value:
     settings += ', 2D D and E/G updates simultaneous'
   command = (f'python -m benchmarks.ali_losses --datasets={",".join(results)}'
@@ -291,8 +302,7 @@ def markdown(results: dict, raw: dict) -> str:
              + (f' --g_ema={_G_EMA.value:g}' if _G_EMA.value else '')
              + ('' if _ALI_NETWORKS.value == 'embedded'
                 else f' --ali_networks={_ALI_NETWORKS.value}')
-             + ''.join(f' --{flag.name}={_text(flag.value)}' for flag, _, _, _ in _OPTIONAL_2D
-                       if flag.value is not None)
+             + ''.join(f' --{row.flag.name}={_text(row.flag.value)}' for row in _set_2d())
              + (' --ali_simultaneous' if _SIMULTANEOUS.value else '')
              + (f' --steps_2d={_STEPS_2D.value}' if _STEPS_2D.value != 4000 else '')
              + (f' --steps_mnist={_STEPS_MNIST.value}' if _STEPS_MNIST.value != 1000 else '')
@@ -355,7 +365,7 @@ def main(argv):
                       {'steps_2d': _STEPS_2D.value, 'steps_mnist': _STEPS_MNIST.value,
                        'lr_decay': _LR_DECAY.value, 'g_ema': _G_EMA.value,
                        'ali_networks': _ALI_NETWORKS.value,
-                       **{flag.name: flag.value for flag, _, _, _ in _OPTIONAL_2D},
+                       **{row.flag.name: row.flag.value for row in _OPTIONAL_2D},
                        'ali_simultaneous': _SIMULTANEOUS.value,
                        'seeds': _SEEDS.value, 'summary': results, 'runs': raw})
 

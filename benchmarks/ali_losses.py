@@ -52,7 +52,9 @@ For the 2D mixtures the table also says which losses beat the published ALI row
 on all three of its scores.
 
 Runs go to ``--workdir/<dataset>_<loss><suffix>_seed<N>``; re-running reuses
-finished runs. Results: stdout and ``--out_dir/ali_losses<suffix>.{md,json}``.
+finished runs, and resumes unfinished ones from their last checkpoint (each run
+saves one at its end, and every ``--checkpoint_every`` stages if set: for runs
+longer than a sitting). Results: stdout and ``--out_dir/ali_losses<suffix>.{md,json}``.
 The JSON keeps every run's final scores, so it is also the record of runs whose
 directories are gone (another machine, a cleaned ``runs/``): a run whose
 directory does not exist is taken from that record when the record has it at
@@ -107,6 +109,11 @@ _G_EMA = flags.DEFINE_float(
     'place (GANConfig.g_ema); 0 = none.')
 _MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', None, f'TFDS manual_dir (default: ${images.MANUAL_DIR_ENV}).')
+_CHECKPOINT_EVERY = flags.DEFINE_integer(
+    'checkpoint_every', None,
+    'Stages between the checkpoints of each run (default: one, at its end). A run '
+    'stopped between them resumes from its last; the training is the same either way.',
+    lower_bound=1)
 _REUSE_RECORDS = flags.DEFINE_boolean(
     'reuse_records', True,
     'Take a run whose directory is absent from the per-run record in '
@@ -217,7 +224,9 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
         return {**record, 'recorded': True}
   config = gan_loop.default_config(dataset, model='ali')
   config = dataclasses.replace(config, ali_loss=loss, seed=seed, steps=steps,
-                               eval_every=steps, checkpoint_every=steps,
+                               eval_every=steps,
+                               checkpoint_every=min(_CHECKPOINT_EVERY.value or steps,
+                                                    steps),
                                lr_decay=_LR_DECAY.value, g_ema=_G_EMA.value)
   if family == '2d':
     overrides = dict(ali_networks=_ALI_NETWORKS.value,

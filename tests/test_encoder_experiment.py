@@ -199,10 +199,13 @@ class CommandLineTest(parameterized.TestCase):
     workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
     result = self._run('benchmarks.ali_losses', '--datasets=ring8',
                        '--losses=nonsaturating', '--seeds=1', '--steps_2d=2',
-                       '--d_steps_2d=2', '--reg_lambda_2d=10',
+                       '--d_steps_2d=2', '--reg_lambda_2d=10', '--checkpoint_every=1',
                        f'--workdir={workdir}', f'--out_dir={out_dir}')
     self.assertEqual(result.returncode, 0, result.stderr)
     self.assertEqual(os.listdir(workdir), ['ring8_nonsaturating_dsteps2_reg10_seed0'])
+    # --checkpoint_every saves mid-run checkpoints and leaves the run's name alone.
+    self.assertEqual(sorted(os.listdir(os.path.join(workdir, os.listdir(workdir)[0],
+                                                    'checkpoints'))), ['1', '2'])
     with open(os.path.join(workdir, os.listdir(workdir)[0], 'config.json')) as f:
       config = json.load(f)
     self.assertEqual((config['d_steps'], config['reg_lambda']), (2, 10.0))

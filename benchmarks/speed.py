@@ -20,7 +20,9 @@ One run measures, on the default JAX device, and prints and writes
    faster).
 4. **Regulariser overhead**: step time at λ = 5 ÷ at λ = 0.
 5. **2D** (ring8): stages/s with ``--fused_stages`` stages per jitted call against
-   one stage per call, for the default networks and for small ones.
+   one stage per call, for the default networks and for small ones; each stage's
+   XLA FLOPs, and the stages/s a fused loop would reach if it ran them at the
+   matmul rate and paid nothing else (the ceiling of what fusing can gain).
 6. **VAE step** (the anchor MLP and the conv VAE, batch 100): train steps/s.
    **EM iteration** (K = 10, full covariances): iterations/s inside one jitted fit.
 7. **Input pipeline**: MNIST stage batches/s from the TFDS pipeline alone, next
@@ -205,28 +207,44 @@ TOY2D_CASES = (
 )
 
 
-def toy2d_rates(fused_stages: int, **overrides) -> dict:
-  """ring8 stages/s: ``fused_stages`` per jitted call, and one per call."""
+def toy2d_rates(fused_stages: int, machine_gflops: Optional[float] = None,
+                **overrides) -> dict:
+  """ring8 stages/s: ``fused_stages`` per jitted call, and one per call.
+
+  Also the stage's FLOPs from XLA's cost analysis (the loop body, counted once)
+  and, given the machine's matmul rate, the most stages/s any fused loop could
+  reach at that rate, and what that ceiling is as a multiple of the per-call rate:
+  fusing can only remove what a call costs beyond its stage's arithmetic.
+  """
   config = dataclasses.replace(gan_loop.default_config('ring8'), **overrides)
   sampler = gan_loop.toy2d.real_sampler(config.dataset)
-  run = lambda state, num: stage_lib.train_stages(
-      state, jnp.int32(num), schedule=config.schedule, sample_real=sampler,
-      batch_size=config.batch_size)
   state = gan_loop.create_state(config)
-  state, metrics, _ = run(state, 1)  # compile (num is traced: one compilation)
+  # num is traced: one compilation serves every loop length.
+  run = stage_lib.train_stages.lower(
+      state, jnp.int32(1), schedule=config.schedule, sample_real=sampler,
+      batch_size=config.batch_size).compile()
+  cost = run.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  state, metrics, _ = run(state, jnp.int32(1))  # warm-up
   jax.block_until_ready(metrics)
   per_call = max(50, fused_stages // 10)
   start = time.perf_counter()
   for _ in range(per_call):
-    state, metrics, _ = run(state, 1)
+    state, metrics, _ = run(state, jnp.int32(1))
   jax.block_until_ready(metrics)
   per_call_rate = per_call / (time.perf_counter() - start)
   start = time.perf_counter()
-  state, metrics, _ = run(state, fused_stages)
+  state, metrics, _ = run(state, jnp.int32(fused_stages))
   jax.block_until_ready(metrics)
   fused_rate = fused_stages / (time.perf_counter() - start)
-  return {'per_call_stages_per_s': per_call_rate, 'fused_stages_per_s': fused_rate,
-          'fused_stages_per_call': fused_stages, 'speedup': fused_rate / per_call_rate}
+  result = {'per_call_stages_per_s': per_call_rate, 'fused_stages_per_s': fused_rate,
+            'fused_stages_per_call': fused_stages, 'speedup': fused_rate / per_call_rate,
+            'mflop_per_stage': cost['flops'] / 1e6}
+  if machine_gflops:
+    ceiling = machine_gflops * 1e9 / cost['flops']
+    result.update(ceiling_stages_per_s=ceiling,
+                  ceiling_speedup=ceiling / per_call_rate)
+  return result
 
 
 # The VAEs timed: the anchor MLP (784-200-200-50) and the conv pair, batch 100.
@@ -354,12 +372,20 @@ def markdown(report: dict) -> str:
   toy = report.get('toy2d')
   if toy:
     lines += ['| 2D ring8 GAN (batch 100) | stages/s, one per call | stages/s, '
-              'fused | stages per fused call | fused ÷ per call |',
-              '|---|---|---|---|---|']
+              'fused | stages per fused call | fused ÷ per call | XLA MFLOP per '
+              'stage | stages/s at the matmul rate | that ÷ per call |',
+              '|' + '---|' * 8]
+    ceiling = lambda t, key, spec: (f'{t[key]:{spec}}' if key in t else '–')
     lines += [f'| {name} | {t["per_call_stages_per_s"]:.0f} | '
               f'{t["fused_stages_per_s"]:.0f} | {t["fused_stages_per_call"]} | '
-              f'{t["speedup"]:.1f}× |' for name, t in toy.items()]
-    lines.append('')
+              f'{t["speedup"]:.1f}× | {t["mflop_per_stage"]:.1f} | '
+              f'{ceiling(t, "ceiling_stages_per_s", ".0f")} | '
+              f'{ceiling(t, "ceiling_speedup", ".1f")}'
+              f'{"×" if "ceiling_speedup" in t else ""} |' for name, t in toy.items()]
+    lines += ['', 'The last two columns are an upper bound: a fused loop that ran '
+              'every stage\'s arithmetic at the dense-matmul rate and paid nothing '
+              'else. Where "that ÷ per call" is below a goal for "fused ÷ per call", '
+              'no fusion reaches the goal on this machine.', '']
   if 'vae_steps_per_s' in report:
     lines += ['VAE train steps/s (batch 100, 28×28, Bernoulli): '
               + ', '.join(f'{name} {rate:.0f}'
@@ -421,7 +447,8 @@ def main(argv):
   if 'toy2d' in sections:
     report['toy2d'] = {}
     for name, overrides in TOY2D_CASES:
-      report['toy2d'][name] = toy2d_rates(_FUSED_STAGES.value, **overrides)
+      report['toy2d'][name] = toy2d_rates(_FUSED_STAGES.value,
+                                          report.get('machine_gflops'), **overrides)
       print(f'2D, {name}: {report["toy2d"][name]}', flush=True)
 
   if 'vae_em' in sections:

@@ -142,6 +142,11 @@ def _set_2d() -> tuple[_Optional2D, ...]:
   return tuple(row for row in _OPTIONAL_2D if row.flag.value is not None)
 
 
+def _changed(holder: flags.FlagHolder) -> bool:
+  """Whether a flag's value differs from its default."""
+  return holder.value != holder.default
+
+
 def _text(value) -> str:
   """A flag's value as names and commands spell it: floats by ``:g``."""
   return f'{value:g}' if isinstance(value, float) else str(value)
@@ -174,7 +179,7 @@ def _suffix(family: str = '2d') -> str:
     suffix += ''.join(f'_{row.tag}{_text(row.flag.value)}' for row in _set_2d())
     if _SIMULTANEOUS.value:
       suffix += '_simultaneous'
-    if _STEPS_2D.value != 4000 and _LR_DECAY.value != 'constant':
+    if _changed(_STEPS_2D) and _LR_DECAY.value != 'constant':
       # A decayed rate follows the run's length: another length is another run.
       suffix += f'_steps{_STEPS_2D.value}'
   return suffix
@@ -309,15 +314,14 @@ def markdown(results: dict, raw: dict) -> str:
   command = (f'python -m benchmarks.ali_losses --datasets={",".join(results)}'
              + ('' if list(_LOSSES.value) == list(ali_losses.GENERATOR_LOSSES)
                 else f' --losses={",".join(_LOSSES.value)}')
-             + ('' if _LR_DECAY.value == 'constant' else f' --lr_decay={_LR_DECAY.value}')
+             + (f' --lr_decay={_LR_DECAY.value}' if _changed(_LR_DECAY) else '')
              + (f' --g_ema={_G_EMA.value:g}' if _G_EMA.value else '')
-             + ('' if _ALI_NETWORKS.value == 'embedded'
-                else f' --ali_networks={_ALI_NETWORKS.value}')
+             + (f' --ali_networks={_ALI_NETWORKS.value}' if _changed(_ALI_NETWORKS)
+                else '')
              + ''.join(f' --{row.flag.name}={_text(row.flag.value)}' for row in _set_2d())
              + (' --ali_simultaneous' if _SIMULTANEOUS.value else '')
-             + (f' --steps_2d={_STEPS_2D.value}' if _STEPS_2D.value != 4000 else '')
-             + (f' --steps_mnist={_STEPS_MNIST.value}' if _STEPS_MNIST.value != 1000 else '')
-             + (f' --seeds={_SEEDS.value}' if _SEEDS.value != 5 else ''))
+             + ''.join(f' --{holder.name}={holder.value}'
+                       for holder in (_STEPS_2D, _STEPS_MNIST, _SEEDS) if _changed(holder)))
   lines = [f'ALI E/G losses, {_SEEDS.value} seed(s) per cell, mean ± standard error. '
            f'Budget: {", ".join(budgets)}{settings}. Measured by `{command}`.', '']
   for dataset, rows in results.items():

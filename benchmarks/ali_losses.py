@@ -170,11 +170,11 @@ def _suffix(family: str = '2d') -> str:
   The MNIST runs' names carry only the decay and ``--g_ema``, since
   ``--ali_networks``, ``--lr_2d`` and ``--steps_2d`` do not change them.
   """
-  suffix = '' if _LR_DECAY.value == 'constant' else f'_{_LR_DECAY.value}'
+  suffix = f'_{_LR_DECAY.value}' if _changed(_LR_DECAY) else ''
   if _G_EMA.value:
     suffix += f'_ema{_G_EMA.value:g}'
   if family == '2d':
-    if _ALI_NETWORKS.value != 'embedded':
+    if _changed(_ALI_NETWORKS):
       suffix += f'_{_ALI_NETWORKS.value}'
     suffix += ''.join(f'_{row.tag}{_text(row.flag.value)}' for row in _set_2d())
     if _SIMULTANEOUS.value:
@@ -301,11 +301,11 @@ def markdown(results: dict, raw: dict) -> str:
     budgets.append(f'{_STEPS_2D.value} stages (2D, batch {batch})')
   if 'mnist' in results:
     budgets.append(f'{_STEPS_MNIST.value} stages (MNIST, batch 64)')
-  settings = ('' if _LR_DECAY.value == 'constant'
-              else f', learning rates decayed to 0 ({_LR_DECAY.value})')
+  settings = (f', learning rates decayed to 0 ({_LR_DECAY.value})'
+              if _changed(_LR_DECAY) else '')
   if _G_EMA.value:
     settings += f', G scored as its moving average (decay {_G_EMA.value:g})'
-  if _ALI_NETWORKS.value != 'embedded':
+  if _changed(_ALI_NETWORKS):
     settings += f', 2D networks: {_ALI_NETWORKS.value}'
   settings += ''.join(f', {row.phrase.format(v=_text(row.flag.value))}'
                       for row in _set_2d() if row.phrase)

@@ -114,6 +114,12 @@ def matmul_rates(size: int = 2048) -> dict:
   return rates
 
 
+def _flops(compiled) -> float:
+  """FLOPs of a compiled computation from XLA's cost analysis (a loop's body once)."""
+  cost = compiled.cost_analysis()
+  return (cost[0] if isinstance(cost, (list, tuple)) else cost)['flops']
+
+
 def step_config(dataset: str, reg_lambda: float) -> gan_loop.GANConfig:
   """The paper's image defaults, as one D and one G update per stage."""
   return dataclasses.replace(
@@ -132,15 +138,13 @@ def time_dcgan_step(dataset: str, reg_lambda: float, fast_layers: bool,
   compiled = stage_lib.train_stage_on_batch.lower(
       state, real, totals, schedule=config.schedule).compile()
   compile_s = time.perf_counter() - start
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   carry = [state, totals]
 
   def run():
     carry[0], carry[1] = compiled(carry[0], real, carry[1])
     return carry[1]
 
-  result = {'gflop': cost['flops'] / 1e9, 'compile_seconds': compile_s}
+  result = {'gflop': _flops(compiled) / 1e9, 'compile_seconds': compile_s}
   if steps:
     for _ in range(2):
       jax.block_until_ready(run())
@@ -223,8 +227,7 @@ def toy2d_rates(fused_stages: int, machine_gflops: Optional[float] = None,
   run = stage_lib.train_stages.lower(
       state, jnp.int32(1), schedule=config.schedule, sample_real=sampler,
       batch_size=config.batch_size).compile()
-  cost = run.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops = _flops(run)
   state, metrics, _ = run(state, jnp.int32(1))  # warm-up
   jax.block_until_ready(metrics)
   per_call = max(50, fused_stages // 10)
@@ -239,9 +242,9 @@ def toy2d_rates(fused_stages: int, machine_gflops: Optional[float] = None,
   fused_rate = fused_stages / (time.perf_counter() - start)
   result = {'per_call_stages_per_s': per_call_rate, 'fused_stages_per_s': fused_rate,
             'fused_stages_per_call': fused_stages, 'speedup': fused_rate / per_call_rate,
-            'mflop_per_stage': cost['flops'] / 1e6}
+            'mflop_per_stage': flops / 1e6}
   if machine_gflops:
-    ceiling = machine_gflops * 1e9 / cost['flops']
+    ceiling = machine_gflops * 1e9 / flops
     result.update(ceiling_stages_per_s=ceiling,
                   ceiling_speedup=ceiling / per_call_rate)
   return result

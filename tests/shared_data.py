@@ -2,11 +2,14 @@
 
 import json
 import os
+import subprocess
+import sys
+from typing import Optional
 
 import tensorflow_datasets as tfds
 
-MANUAL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          '..', 'shared', 'data', 'tfds', 'downloads', 'manual')
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MANUAL_DIR = os.path.join(REPO, '..', 'shared', 'data', 'tfds', 'downloads', 'manual')
 _FILES = ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz',
           't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')
 
@@ -27,6 +30,18 @@ def mock_tfds(num_examples: int = 48):
   """TFDS mock data (random examples of each dataset's real shapes), a context."""
   return tfds.testing.mock_data(num_examples=num_examples,
                                 policy=tfds.testing.MockPolicy.USE_CODE)
+
+
+def run_python(*args: str, env: Optional[dict] = None,
+               timeout: int = 300) -> subprocess.CompletedProcess:
+  """``python *args`` from the repository root on the CPU, output captured.
+
+  The experiments and benchmarks each define absl flags that clash with one
+  another's in a single process, so their command lines are tested this way.
+  """
+  return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True,
+                        text=True, timeout=timeout,
+                        env=dict(os.environ, JAX_PLATFORMS='cpu', **(env or {})))
 
 
 def read_metrics(workdir: str) -> list[dict]:

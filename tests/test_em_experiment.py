@@ -2,20 +2,13 @@
 
 import json
 import os
-import subprocess
-import sys
 
 from absl.testing import absltest
 
 from tests import shared_data
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 def _run(*flags):
-  return subprocess.run([sys.executable, '-m', 'experiments.em', *flags], cwd=REPO,
-                        capture_output=True, text=True, timeout=300,
-                        env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  return shared_data.run_python('-m', 'experiments.em', *flags)
 
 
 class EMExperimentTest(absltest.TestCase):

@@ -4,8 +4,6 @@ import dataclasses
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -13,8 +11,6 @@ import numpy as np
 
 from tests import shared_data
 from vi_gen.training import gan_loop
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_2D = dict(g_hidden=16, g_depth=2, d_hidden=8, d_depth=2, d_pieces=2,
                batch_size=16, steps=4, eval_every=2, checkpoint_every=2,
                eval_samples=200)
@@ -144,9 +140,7 @@ class EncoderExperimentTest(parameterized.TestCase):
 class CommandLineTest(parameterized.TestCase):
 
   def _run(self, module, *args):
-    return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, JAX_PLATFORMS='cpu'))
+    return shared_data.run_python('-m', module, *args)
 
   def test_ali_runs_and_reports(self):
     workdir = self.create_tempdir().full_path
@@ -261,9 +255,7 @@ class CommandLineTest(parameterized.TestCase):
               'rows = {"nonsaturating": dict(modes=8, hq=99.0, reverse_kl=0.1), '
               '"vi": dict(modes=8, hq=97.0, reverse_kl=0.1)}; '
               'print(a.beats_published("ring8", rows))')
-    result = subprocess.run([sys.executable, '-c', script], cwd=REPO,
-                            capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, JAX_PLATFORMS='cpu'))
+    result = shared_data.run_python('-c', script)
     self.assertEqual(result.returncode, 0, result.stderr)
     self.assertEqual(result.stdout.strip(),
                      'ring8: eq. 43 (non-saturating) beat the published ALI row '

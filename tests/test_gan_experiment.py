@@ -2,8 +2,6 @@
 
 import dataclasses
 import os
-import subprocess
-import sys
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -15,8 +13,6 @@ import numpy as np
 from tests import shared_data
 from vi_gen.training import gan_loop
 from vi_gen.training.state import GANState
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Tiny networks: these tests check plumbing, not GAN quality.
 TINY = gan_loop.GANConfig(
@@ -134,10 +130,7 @@ class LearningRateDecayTest(parameterized.TestCase):
 
 
 def _run_cli(*flags, env=None):
-  return subprocess.run(
-      [sys.executable, '-m', 'experiments.gan', *flags], cwd=REPO,
-      capture_output=True, text=True, timeout=300,
-      env=dict(os.environ, JAX_PLATFORMS='cpu', **(env or {})))
+  return shared_data.run_python('-m', 'experiments.gan', *flags, env=env)
 
 
 class CommandLineTest(parameterized.TestCase):

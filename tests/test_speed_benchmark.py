@@ -6,23 +6,19 @@ that the experiments imported by other tests define too.
 
 import json
 import os
-import subprocess
-import sys
 
 from absl.testing import absltest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import shared_data
 
 
 class Toy2DSectionTest(absltest.TestCase):
 
   def test_rates_flops_and_ceiling(self):
     out_dir = self.create_tempdir().full_path
-    result = subprocess.run(
-        [sys.executable, '-m', 'benchmarks.speed', '--sections=matmul,toy2d',
-         '--fused_stages=20', f'--out_dir={out_dir}'],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, JAX_PLATFORMS='cpu'))
+    result = shared_data.run_python('-m', 'benchmarks.speed', '--sections=matmul,toy2d',
+                                    '--fused_stages=20', f'--out_dir={out_dir}',
+                                    timeout=600)
     self.assertEqual(result.returncode, 0, result.stderr)
     with open(os.path.join(out_dir, 'speed.json')) as f:
       report = json.load(f)

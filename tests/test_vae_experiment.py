@@ -3,8 +3,6 @@
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -12,8 +10,6 @@ import numpy as np
 
 from tests import shared_data
 from vi_gen.training import vae_loop
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = vae_loop.VAEConfig(hidden=16, latent_dim=4, batch_size=8, steps=4,
                           eval_every=2, checkpoint_every=2, eval_examples=12,
                           eval_batch=4, nll_samples=6, nll_chunk=3)
@@ -128,9 +124,7 @@ class LearningRateScheduleTest(absltest.TestCase):
 class CommandLineTest(absltest.TestCase):
 
   def _run(self, module, *args):
-    return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, JAX_PLATFORMS='cpu'))
+    return shared_data.run_python('-m', module, *args)
 
   def test_bad_flag_is_reported_in_one_line(self):
     workdir = self.create_tempdir().full_path

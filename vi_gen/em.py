@@ -22,6 +22,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from vi_gen import xla
+
 COVARIANCE_TYPES = ('full', 'diag')
 
 
@@ -130,7 +132,7 @@ class FitResult(NamedTuple):
   converged: jax.Array
 
 
-@functools.partial(jax.jit, static_argnames=('max_iter',))
+@functools.partial(xla.jit, static_argnames=('max_iter',))
 def fit(x: jax.Array, init: GaussianMixture, max_iter: int = 100,
         tol: float = 1e-3, reg_covar: float = 1e-6) -> FitResult:
   """EM from ``init`` until the mean log-likelihood changes by less than ``tol``.

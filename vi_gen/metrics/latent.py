@@ -16,6 +16,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from vi_gen import xla
+
 
 def _imq_kernel(a: jax.Array, b: jax.Array, scale: float) -> jax.Array:
   sq = (jnp.sum(a * a, -1)[:, None] + jnp.sum(b * b, -1)[None, :]
@@ -23,7 +25,7 @@ def _imq_kernel(a: jax.Array, b: jax.Array, scale: float) -> jax.Array:
   return scale / (scale + jnp.maximum(sq, 0.0))
 
 
-@jax.jit
+@xla.jit
 def mmd_squared(codes: jax.Array, prior: jax.Array) -> jax.Array:
   """Unbiased MMD² between ``codes`` ``[n, d]`` and ``prior`` draws ``[m, d]``.
 
@@ -45,7 +47,7 @@ class Moments(NamedTuple):
   cov_distance: jax.Array
 
 
-@jax.jit
+@xla.jit
 def moment_distances(codes: jax.Array) -> Moments:
   """``‖mean‖₂`` and ``‖Cov − I‖_F / √d`` of ``codes`` ``[n, d]``."""
   d = codes.shape[-1]
@@ -56,7 +58,7 @@ def moment_distances(codes: jax.Array) -> Moments:
                  jnp.linalg.norm(cov - jnp.eye(d)) / jnp.sqrt(d))
 
 
-@jax.jit
+@xla.jit
 def same_mode_fraction(points: jax.Array, reconstructions: jax.Array,
                        means: jax.Array, sigma: float) -> jax.Array:
   """Fraction of ``points`` whose reconstruction lies within 3σ of the point's mode.

@@ -30,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from vi_gen import xla
+
 PyTree = Any
 
 ASSET_DIR = os.path.join(os.path.dirname(__file__), 'assets')
@@ -77,7 +79,7 @@ def train(train_images: np.ndarray, train_labels: np.ndarray,
       config.learning_rate, steps_per_epoch * config.epochs))
   opt_state = tx.init(params)
 
-  @jax.jit
+  @xla.jit
   def step(params, opt_state, x, y):
     def loss_fn(p):
       logits = model.apply({'params': p}, x)
@@ -100,7 +102,7 @@ def train(train_images: np.ndarray, train_labels: np.ndarray,
   return params
 
 
-@jax.jit
+@xla.jit
 def _apply(params: PyTree, x: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Logits and features in one pass."""
   return MNISTClassifier().apply({'params': params}, x, features=True)

@@ -34,6 +34,7 @@ import optax
 from vi_gen import checkpoint
 from vi_gen import parallel
 from vi_gen import plotting
+from vi_gen import xla
 from vi_gen.data import images as image_data
 from vi_gen.data import toy2d
 from vi_gen.metrics import image_metrics
@@ -409,12 +410,12 @@ def _split_if_single_process(x: jax.Array) -> jax.Array:
   return x
 
 
-@jax.jit
+@xla.jit
 def _generate(state, z: jax.Array) -> jax.Array:
   return state.generate(_split_if_single_process(z))
 
 
-@jax.jit
+@xla.jit
 def _encode_and_reconstruct(state: EncoderGANState, x: jax.Array):
   codes = state.encode(_split_if_single_process(x))
   return codes, state.generate(codes)

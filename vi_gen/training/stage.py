@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import optax
 
 from vi_gen import parallel
+from vi_gen import xla
 from vi_gen.losses import gan as gan_losses
 from vi_gen.training.schedule import Schedule
 from vi_gen.training.state import GANState, apply_model, update_average
@@ -169,7 +170,7 @@ def averaging(stage_fn: StageFn, decay: float) -> StageFn:
   return stage
 
 
-@functools.partial(jax.jit, static_argnames=('schedule', 'sample_real', 'batch_size',
+@functools.partial(xla.jit, static_argnames=('schedule', 'sample_real', 'batch_size',
                                              'stage_fn'),
                    donate_argnums=0)
 def train_stages(state: GANState, num_stages: jax.Array, *, schedule: Schedule,
@@ -221,7 +222,7 @@ def train_stages(state: GANState, num_stages: jax.Array, *, schedule: Schedule,
 Totals = tuple[dict[str, jax.Array], jax.Array, jax.Array]
 
 
-@functools.partial(jax.jit, static_argnames=('real_shape', 'schedule', 'stage_fn'))
+@functools.partial(xla.jit, static_argnames=('real_shape', 'schedule', 'stage_fn'))
 def zero_totals(state: GANState, real_shape: tuple, schedule: Schedule,
                 stage_fn: StageFn = gan_stage) -> Totals:
   """Totals before the first stage, for :func:`train_stage_on_batch`.
@@ -235,7 +236,7 @@ def zero_totals(state: GANState, real_shape: tuple, schedule: Schedule,
           jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 
 
-@functools.partial(jax.jit, static_argnames=('schedule', 'stage_fn'),
+@functools.partial(xla.jit, static_argnames=('schedule', 'stage_fn'),
                    donate_argnums=(0, 2))
 def train_stage_on_batch(state: GANState, real: jax.Array, totals: Totals, *,
                          schedule: Schedule,

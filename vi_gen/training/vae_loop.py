@@ -33,6 +33,7 @@ import optax
 from vi_gen import checkpoint
 from vi_gen import parallel
 from vi_gen import plotting
+from vi_gen import xla
 from vi_gen.data import images as image_data
 from vi_gen.losses import vae as vae_losses
 from vi_gen.models import vae as vae_models
@@ -149,7 +150,7 @@ def create_state(config: VAEConfig) -> vae_step.VAEState:
       latent_dim=config.latent_dim, likelihood=config.likelihood)
 
 
-@jax.jit
+@xla.jit
 def _test_elbo(state: vae_step.VAEState, images: jax.Array, key: jax.Array):
   data_key, z_key = jax.random.split(key)
   x = parallel.constrain_batch(vae_step.prepare(state, data_key, images))
@@ -159,7 +160,7 @@ def _test_elbo(state: vae_step.VAEState, images: jax.Array, key: jax.Array):
   return -loss
 
 
-@jax.jit
+@xla.jit
 def _reconstruct_and_sample(state: vae_step.VAEState, images: jax.Array,
                             z: jax.Array):
   """Decoder means (probabilities for Bernoulli) of E[z|x] and of prior draws."""

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from vi_gen import parallel
+from vi_gen import xla
 from vi_gen.losses import vae as vae_losses
 
 PyTree = Any
@@ -93,10 +94,10 @@ def _train_step(state: VAEState, images: jax.Array):
   return state, {'loss': loss, **parts, 'grad_norm': optax.tree.norm(grads)}
 
 
-train_step = jax.jit(_train_step, donate_argnums=0)
+train_step = xla.jit(_train_step, donate_argnums=0)
 
 
-@functools.partial(jax.jit, donate_argnums=0)
+@functools.partial(xla.jit, donate_argnums=0)
 def train_steps(state: VAEState, images: jax.Array):
   """``len(images)`` steps in one call: :func:`train_step` under ``lax.scan``.
 
@@ -115,7 +116,7 @@ def train_steps(state: VAEState, images: jax.Array):
   return state, jax.tree.map(lambda m: m.sum(0), metrics)
 
 
-@functools.partial(jax.jit, static_argnames=('num_samples', 'chunk'))
+@functools.partial(xla.jit, static_argnames=('num_samples', 'chunk'))
 def importance_weighted_nll(state: VAEState, images: jax.Array, key: jax.Array,
                             num_samples: int, chunk: int = 500) -> jax.Array:
   """−log q(x) estimated with ``num_samples`` importance samples, per example.

@@ -13,10 +13,11 @@ else running; default / no YNNPACK fusions / YNNPACK reductions only):
   81 and 91;
 - VAE steps/s, the MLP and the conv pair: 368 and 33 / 462 and 52 / 373 and 46.
 
-Accuracy: XLA's own reduction sums a long axis in one running float32 total.
-Against float64, the first D and G gradients of a small DCGAN (batch 16, 28×28)
-had relative errors of 2–3e-6 in the convolution biases (sums over 16·14·14
-terms) with it, against 0.5–1.3e-7 with YNNPACK's; the kernels' were the same.
+Accuracy: XLA's own reduction sums a long axis less accurately than YNNPACK's
+(measured, not traced to its code). Against float64, the first D and G
+gradients of a small DCGAN (batch 16, 28×28) had relative errors of 2–3e-6 in
+the convolution biases (sums over 16·14·14 terms) with it, against 0.8–1.3e-7
+with YNNPACK's; the kernels' were the same.
 Through two stages of Adam, which moves a weight by about lr · sign(g) where g is
 small, that difference made one-device results miss eight-device ones (short
 per-device sums) by up to 234× the tolerance of ``tests/test_data_parallel.py``,

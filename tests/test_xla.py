@@ -30,12 +30,15 @@ class JitTest(absltest.TestCase):
 
   def _skip_unless_default_ynnpack(self):
     if jax.default_backend() != 'cpu':
-      self.skipTest('the option is XLA:CPU\'s')
+      self.skipTest('xla_cpu_experimental_ynn_fusion_type is an XLA:CPU option; '
+                    'vi_gen sets no options on other backends')
     if 'xla_cpu_experimental_ynn_fusion_type' in os.environ.get('XLA_FLAGS', ''):
-      self.skipTest('XLA_FLAGS sets the option')
+      self.skipTest('XLA_FLAGS sets xla_cpu_experimental_ynn_fusion_type, which '
+                    'vi_gen then leaves alone (test_xla_flags_take_precedence)')
     default = jax.jit(_layer).lower(self.x, self.w).compile().as_text()
     if 'ynn_fusion' not in default:
-      self.skipTest('this XLA does not fuse into YNNPACK by default')
+      self.skipTest('this jaxlib does not fuse into YNNPACK by default, so there '
+                    'is no YNNPACK reduction to keep or dot to take back')
 
   def test_cpu_compiles_dots_with_xla_and_reductions_with_ynnpack(self):
     self._skip_unless_default_ynnpack()

@@ -59,6 +59,10 @@ The JSON keeps every run's final scores, so it is also the record of runs whose
 directories are gone (another machine, a cleaned ``runs/``): a run whose
 directory does not exist is taken from that record when the record has it at
 the same length (``--reuse_records``, on by default), and the table says which.
+Each run is added to that record as it finishes, so an invocation stopped
+part-way (a sitting's end) keeps the runs it finished; its ``summary`` and the
+markdown are written at the end, and until then describe the last invocation
+that reached it.
 """
 
 import dataclasses
@@ -215,6 +219,28 @@ def recorded_runs() -> dict:
     return json.load(f).get('runs', {})
 
 
+def record_run(dataset: str, loss: str, run: dict) -> None:
+  """Adds one finished run to the results JSON's per-run record, now.
+
+  It replaces a record of the same seed and length and keeps every other
+  entry of the file as it was; a missing file is started with the runs alone.
+  """
+  path = os.path.join(_OUT_DIR.value, _results_name() + '.json')
+  data = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      data = json.load(f)
+  runs = data.setdefault('runs', {}).setdefault(dataset, {}).setdefault(loss, [])
+  key = (run['seed'], run['steps'])
+  runs[:] = sorted([r for r in runs if (r['seed'], r['steps']) != key] + [run],
+                   key=lambda r: (r['seed'], r['steps']))
+  os.makedirs(_OUT_DIR.value, exist_ok=True)
+  # Written aside, then moved into place: a stop mid-write leaves the old file.
+  with open(path + '.tmp', 'w') as f:
+    json.dump(data, f, indent=2)
+  os.replace(path + '.tmp', path)
+
+
 def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
   """Trains (or resumes, or reuses) one run and returns its final scores.
 
@@ -368,6 +394,8 @@ def main(argv):
       runs = []
       for seed in range(_SEEDS.value):
         runs.append(run_one(dataset, loss, seed, records))
+        if not runs[-1].get('recorded'):
+          record_run(dataset, loss, runs[-1])
         print(f'{dataset} {loss} seed {seed}'
               + (' (from the record)' if runs[-1].get('recorded') else '') + ': '
               + json.dumps({k: round(v, 4) for k, v in runs[-1].items()

@@ -246,6 +246,41 @@ class CommandLineTest(parameterized.TestCase):
       self.assertIn('ring8: eq. 43 (non-saturating) seed 0 from the per-run record',
                     f.read())
 
+  def test_ali_losses_benchmark_records_each_run_as_it_finishes(self):
+    # Seed 1's directory holds another configuration, so the invocation stops
+    # there; seed 0, finished before it, must already be in the record, and a
+    # re-run without seed 0's directory takes it from there.
+    workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
+    args = ('--datasets=ring8', '--losses=nonsaturating', '--seeds=2',
+            '--steps_2d=2', f'--workdir={workdir}', f'--out_dir={out_dir}')
+    blocked = os.path.join(workdir, 'ring8_nonsaturating_seed1')
+    os.makedirs(blocked)
+    with open(os.path.join(blocked, 'config.json'), 'w') as f:
+      json.dump({'seed': 99}, f)
+    stopped = self._run('benchmarks.ali_losses', *args)
+    self.assertNotEqual(stopped.returncode, 0)
+    self.assertIn('different configuration', stopped.stderr)
+    path = os.path.join(out_dir, 'ali_losses.json')
+    with open(path) as f:
+      record = json.load(f)
+    self.assertNotIn('summary', record)
+    (seed0,) = record['runs']['ring8']['nonsaturating']
+    self.assertEqual((seed0['seed'], seed0['steps']), (0, 2))
+    self.assertTrue(np.isfinite(seed0['hq']))
+    self.assertFalse(os.path.exists(os.path.join(out_dir, 'ali_losses.md')))
+
+    shutil.rmtree(os.path.join(workdir, 'ring8_nonsaturating_seed0'))
+    shutil.rmtree(blocked)
+    second = self._run('benchmarks.ali_losses', *args)
+    self.assertEqual(second.returncode, 0, second.stderr)
+    self.assertIn('ring8 nonsaturating seed 0 (from the record):', second.stdout)
+    self.assertEqual(os.listdir(workdir), ['ring8_nonsaturating_seed1'])
+    with open(path) as f:
+      results = json.load(f)
+    self.assertEqual(results['runs']['ring8']['nonsaturating'][0],
+                     {**seed0, 'recorded': True})
+    self.assertEqual(results['seeds'], 2)
+
   @parameterized.parameters((5, ' (over 5 seeds; the 2D protocol, SPEC §4, reports 10)'),
                             (10, ''))
   def test_beating_the_published_row_names_the_protocol_seeds(self, seeds, caveat):

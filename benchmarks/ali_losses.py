@@ -205,6 +205,11 @@ def _results_name() -> str:
   return 'ali_losses' + _suffix()
 
 
+def _record_path() -> str:
+  """The results JSON, which also holds the per-run record."""
+  return os.path.join(_OUT_DIR.value, _results_name() + '.json')
+
+
 def recorded_runs() -> dict:
   """The per-run records of the results JSON an earlier invocation wrote, if any.
 
@@ -212,7 +217,7 @@ def recorded_runs() -> dict:
   The file's name carries every setting but the 2D length at a constant rate,
   so :func:`run_one` checks each record's ``steps``.
   """
-  path = os.path.join(_OUT_DIR.value, _results_name() + '.json')
+  path = _record_path()
   if not _REUSE_RECORDS.value or not os.path.exists(path):
     return {}
   with open(path) as f:
@@ -225,7 +230,7 @@ def record_run(dataset: str, loss: str, run: dict) -> None:
   It replaces a record of the same seed and length and keeps every other
   entry of the file as it was; a missing file is started with the runs alone.
   """
-  path = os.path.join(_OUT_DIR.value, _results_name() + '.json')
+  path = _record_path()
   data = {}
   if os.path.exists(path):
     with open(path) as f:

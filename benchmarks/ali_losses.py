@@ -62,10 +62,15 @@ the same length (``--reuse_records``, on by default), and the table says which.
 Each run is added to that record as it finishes, so an invocation stopped
 part-way (a sitting's end) keeps the runs it finished; its ``summary`` and the
 markdown are written at the end, and until then describe the last invocation
-that reached it.
+that reached it. To share one cell's seeds between processes, give each the
+same flags and its own ``--only_seeds``: each trains and records just those
+(the record is written under a lock) and writes no table; the same command
+without ``--only_seeds`` then reads every run back and writes the table.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import time
@@ -83,6 +88,11 @@ _DATASETS = flags.DEFINE_list('datasets', ['ring8', 'grid25', 'mnist'], 'Dataset
 _LOSSES = flags.DEFINE_list('losses', list(ali_losses.GENERATOR_LOSSES),
                             'E/G losses to compare.')
 _SEEDS = flags.DEFINE_integer('seeds', 5, 'Seeds per (dataset, loss).')
+_ONLY_SEEDS = flags.DEFINE_multi_integer(
+    'only_seeds', None,
+    'Train and record only these of the --seeds seeds, and write no table: for '
+    'invocations that share the seeds of one cell between processes. A last '
+    'invocation without it then reads them back and writes the table.')
 _STEPS_2D = flags.DEFINE_integer('steps_2d', 4000, 'Stages per 2D run.')
 _STEPS_MNIST = flags.DEFINE_integer('steps_mnist', 1000, 'Stages per MNIST run.')
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/benchmarks/ali_losses',
@@ -122,6 +132,12 @@ _REUSE_RECORDS = flags.DEFINE_boolean(
     'reuse_records', True,
     'Take a run whose directory is absent from the per-run record in '
     '--out_dir/ali_losses<suffix>.json, when it holds that run at the same length.')
+
+flags.register_multi_flags_validator(
+    ['only_seeds', 'seeds'],
+    lambda f: all(0 <= s < f['seeds'] for s in f['only_seeds'] or ()),
+    '--only_seeds must name seeds in range(--seeds).')
+
 
 class _Optional2D(NamedTuple):
   """A 2D setting that is unset (None) by default."""
@@ -231,19 +247,33 @@ def record_run(dataset: str, loss: str, run: dict) -> None:
   entry of the file as it was; a missing file is started with the runs alone.
   """
   path = _record_path()
-  data = {}
-  if os.path.exists(path):
-    with open(path) as f:
-      data = json.load(f)
-  runs = data.setdefault('runs', {}).setdefault(dataset, {}).setdefault(loss, [])
-  key = (run['seed'], run['steps'])
-  runs[:] = sorted([r for r in runs if (r['seed'], r['steps']) != key] + [run],
-                   key=lambda r: (r['seed'], r['steps']))
   os.makedirs(_OUT_DIR.value, exist_ok=True)
-  # Written aside, then moved into place: a stop mid-write leaves the old file.
-  with open(path + '.tmp', 'w') as f:
-    json.dump(data, f, indent=2)
-  os.replace(path + '.tmp', path)
+  # Invocations training other seeds (--only_seeds) may write the same record:
+  # one read-modify-write at a time.
+  with _locked(path + '.lock'):
+    data = {}
+    if os.path.exists(path):
+      with open(path) as f:
+        data = json.load(f)
+    runs = data.setdefault('runs', {}).setdefault(dataset, {}).setdefault(loss, [])
+    key = (run['seed'], run['steps'])
+    runs[:] = sorted([r for r in runs if (r['seed'], r['steps']) != key] + [run],
+                     key=lambda r: (r['seed'], r['steps']))
+    # Written aside, then moved into place: a stop mid-write leaves the old file.
+    with open(path + '.tmp', 'w') as f:
+      json.dump(data, f, indent=2)
+    os.replace(path + '.tmp', path)
+
+
+@contextlib.contextmanager
+def _locked(path: str):
+  """An exclusive advisory lock on ``path`` (created if absent) for the block."""
+  with open(path, 'a') as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
@@ -398,6 +428,8 @@ def main(argv):
     for loss in _LOSSES.value:
       runs = []
       for seed in range(_SEEDS.value):
+        if _ONLY_SEEDS.value and seed not in _ONLY_SEEDS.value:
+          continue
         runs.append(run_one(dataset, loss, seed, records))
         if not runs[-1].get('recorded'):
           record_run(dataset, loss, runs[-1])
@@ -407,6 +439,10 @@ def main(argv):
                             if k not in ('seed', 'steps', 'recorded')}), flush=True)
       raw[dataset][loss] = runs
       results[dataset][loss] = summarise(runs, _family(dataset))
+  if _ONLY_SEEDS.value:
+    print(f'--only_seeds: seeds {sorted(set(_ONLY_SEEDS.value))} are in the record '
+          f'({_record_path()}); no table written.')
+    return
   text = markdown(results, raw)
   print(text)
   stats.write_results(_OUT_DIR.value, _results_name(), text,

@@ -281,6 +281,56 @@ class CommandLineTest(parameterized.TestCase):
                      {**seed0, 'recorded': True})
     self.assertEqual(results['seeds'], 2)
 
+  def test_ali_losses_benchmark_shares_seeds_between_invocations(self):
+    # --only_seeds trains and records just its seeds and writes no table; the
+    # same command without it then reads them back and writes the table.
+    workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
+    args = ('--datasets=ring8', '--losses=nonsaturating', '--seeds=2',
+            '--steps_2d=2', f'--workdir={workdir}', f'--out_dir={out_dir}')
+    path = os.path.join(out_dir, 'ali_losses.json')
+    for seed in (1, 0):
+      part = self._run('benchmarks.ali_losses', *args, f'--only_seeds={seed}')
+      self.assertEqual(part.returncode, 0, part.stderr)
+      self.assertIn(f'--only_seeds: seeds [{seed}] are in the record', part.stdout)
+      trained = [1] if seed else [0, 1]
+      self.assertEqual(sorted(os.listdir(workdir)),
+                       [f'ring8_nonsaturating_seed{s}' for s in trained])
+      with open(path) as f:
+        record = json.load(f)
+      self.assertNotIn('summary', record)
+      self.assertEqual([r['seed'] for r in record['runs']['ring8']['nonsaturating']],
+                       trained)
+    self.assertFalse(os.path.exists(os.path.join(out_dir, 'ali_losses.md')))
+
+    whole = self._run('benchmarks.ali_losses', *args)
+    self.assertEqual(whole.returncode, 0, whole.stderr)
+    with open(path) as f:
+      results = json.load(f)
+    self.assertEqual(results['seeds'], 2)
+    self.assertEqual([r['seed'] for r in results['runs']['ring8']['nonsaturating']],
+                     [0, 1])
+    self.assertTrue(os.path.exists(os.path.join(out_dir, 'ali_losses.md')))
+
+    outside = self._run('benchmarks.ali_losses', *args, '--only_seeds=2')
+    self.assertNotEqual(outside.returncode, 0)
+    self.assertIn('--only_seeds must name seeds in range(--seeds)', outside.stderr)
+
+  def test_ali_losses_record_lock_excludes_another_holder(self):
+    # The lock record_run takes: while one holder has it, another cannot.
+    path = os.path.join(self.create_tempdir().full_path, 'record.lock')
+    script = ('import fcntl; from benchmarks import ali_losses as a\n'
+              f'with a._locked({path!r}):\n'
+              f'  with open({path!r}) as f:\n'
+              '    try:\n'
+              '      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); print("free")\n'
+              '    except BlockingIOError:\n'
+              '      print("held")\n'
+              f'with open({path!r}) as f:\n'
+              '  fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); print("released")\n')
+    result = shared_data.run_python('-c', script)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertEqual(result.stdout.split(), ['held', 'released'])
+
   @parameterized.parameters((5, ' (over 5 seeds; the 2D protocol, SPEC §4, reports 10)'),
                             (10, ''))
   def test_beating_the_published_row_names_the_protocol_seeds(self, seeds, caveat):

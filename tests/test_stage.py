@@ -1,6 +1,7 @@
 """The GAN stage: anchor bookkeeping, the regulariser's gradient, G's average, tracing."""
 
 import functools
+from unittest import mock
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -14,6 +15,7 @@ from vi_gen.data import toy2d
 from vi_gen.losses import gan
 from vi_gen.models.mlp2d import MaxoutDiscriminator, MLPGenerator
 from vi_gen.training.schedule import Schedule
+from vi_gen.training import stage as stage_lib
 from vi_gen.training.stage import averaging, gan_stage, train_stages
 from vi_gen.training.state import GANState, apply_model, averaged
 
@@ -126,6 +128,60 @@ class AnchorPolicyTest(parameterized.TestCase):
   def test_invalid_schedule(self, **kwargs):
     with self.assertRaises(ValueError):
       Schedule(**kwargs)
+
+
+class KnownAnchorOutputTest(parameterized.TestCase):
+  """Where G°(z) is already known, the stage skips its forward pass, and nothing else changes."""
+
+  @parameterized.parameters(
+      # (anchor, g_steps, g_repeats, per (step, repeat) what is known)
+      ('stage', 1, 2, {(0, 0): 'current', (0, 1): 'previous'}),
+      ('stage', 2, 3, {(0, 0): 'current', (0, 1): 'previous', (0, 2): None,
+                       (1, 0): None, (1, 1): None, (1, 2): None}),
+      ('previous', 2, 3, {(0, 0): None, (0, 1): 'previous', (0, 2): 'previous',
+                          (1, 0): None, (1, 1): 'previous', (1, 2): 'previous'}))
+  def test_which_updates_know_the_anchor_output(self, anchor, g_steps, g_repeats,
+                                                 known):
+    schedule = Schedule(reg_lambda=1.0, anchor=anchor, g_steps=g_steps,
+                        g_repeats=g_repeats)
+    self.assertEqual({(i, r): schedule.known_anchor_output(i, r)
+                      for i in range(g_steps) for r in range(g_repeats)}, known)
+
+  @parameterized.parameters(
+      # (schedule, G forward passes per stage with and without the known outputs):
+      # d_steps for D's fakes, one per G update, and one per unknown G°(z).
+      (dict(anchor='stage', g_repeats=2), 3, 5),  # exp1
+      (dict(anchor='stage', d_steps=5, g_steps=5, g_repeats=2), 23, 25),  # exp2
+      (dict(anchor='previous', g_steps=2, g_repeats=2), 7, 9),
+      (dict(anchor='previous'), 3, 3))
+  def test_stage_equals_one_with_every_anchor_pass(self, kwargs, passes, unknown_passes):
+    schedule = Schedule(reg_lambda=5.0, **kwargs)
+    real = _real(schedule)
+
+    def run(know):
+      calls = []
+
+      def counting(module, *args, **kw):
+        calls.append(module is state.generator)
+        return apply_model(module, *args, **kw)
+
+      stage_fn = functools.partial(gan_stage, schedule=schedule)
+      with mock.patch.object(stage_lib, 'apply_model', counting), \
+           mock.patch.object(Schedule, 'known_anchor_output',
+                             Schedule.known_anchor_output if know
+                             else lambda self, step, repeat: None):
+        out = jax.jit(stage_fn)(state, real)
+      return out, sum(calls)
+
+    state = _state()
+    for _ in range(2):  # G moves in the first stage, so the second has G° ≠ G.
+      (known, known_m), known_passes = run(know=True)
+      (every, every_m), every_passes = run(know=False)
+      self.assertEqual((known_passes, every_passes), (passes, unknown_passes))
+      chex.assert_trees_all_close(known, every, rtol=1e-5, atol=1e-6)
+      chex.assert_trees_all_close(known_m, every_m, rtol=1e-5, atol=1e-6)
+      state = known
+    self.assertGreater(float(known_m['g_drift']), 0.0)
 
 
 class GeneratorAverageTest(absltest.TestCase):

@@ -51,6 +51,28 @@ class Schedule:
     """Generator updates per stage."""
     return self.g_steps * self.g_repeats
 
+  def known_anchor_output(self, step: int, repeat: int) -> Optional[str]:
+    """Whether G°(z) is already known at a G update, so needs no forward pass.
+
+    Args:
+      step: the update's G minibatch in the stage, ``0 <= step < g_steps``.
+      repeat: its repeat on that minibatch's z, ``0 <= repeat < g_repeats``.
+
+    Returns:
+      ``'current'`` where G° is the G being updated (``stage``, the stage's
+      first G update), so G°(z) = G(z); ``'previous'`` where G° is the G the
+      previous update started from and that update was on the same z (a
+      repeat under ``previous``; the second update of the stage under
+      ``stage``), so G°(z) is that update's G(z); None otherwise. G(z) is a
+      deterministic function of G's parameters and z: BatchNorm in training
+      mode normalises with the batch's statistics, not the running ones.
+    """
+    if self.anchor == 'stage' and step == 0 and repeat <= 1:
+      return 'current' if repeat == 0 else 'previous'
+    if self.anchor == 'previous' and repeat >= 1:
+      return 'previous'
+    return None
+
   def inert_reason(self) -> Optional[str]:
     """Why λ‖G(z) − G°(z)‖² can have no effect in this schedule, or None."""
     if self.reg_lambda > 0 and self.anchor == 'stage' and self.g_updates == 1:

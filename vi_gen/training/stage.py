@@ -14,7 +14,7 @@ resumed from a checkpoint draws exactly what an uninterrupted run draws.
 """
 
 import functools
-from typing import Callable
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -79,10 +79,21 @@ def _discriminator_update(state: GANState, real: jax.Array, key: jax.Array):
   return state, metrics
 
 
-def _generator_update(state: GANState, z: jax.Array, schedule: Schedule):
-  """One G update on eq. 26 against the current anchor G°."""
+def _generator_update(state: GANState, z: jax.Array, schedule: Schedule,
+                      anchor_fake: Optional[jax.Array] = None,
+                      anchor_is_current: bool = False):
+  """One G update on eq. 26 against the current anchor G°.
+
+  G°(z) costs one forward pass with the anchor's parameters, unless the caller
+  knows it (:meth:`Schedule.known_anchor_output`): ``anchor_fake``, the previous
+  update's G(z) on the same z, or ``anchor_is_current``, G° = G, where it is
+  G(z) itself (the term and its gradient are then zero).
+
+  Returns:
+    ``(state, metrics, fake)``, ``fake`` the G(z) this update started from.
+  """
   reg = schedule.reg_lambda > 0
-  if reg:
+  if reg and anchor_fake is None and not anchor_is_current:
     # G°(z): one forward pass with the anchor's parameters, in the same BatchNorm
     # mode as G(z), so that G° == G gives G°(z) == G(z) exactly.
     anchor_fake, _ = apply_model(state.generator, state.anchor_params,
@@ -98,12 +109,13 @@ def _generator_update(state: GANState, z: jax.Array, schedule: Schedule):
     aux = {'g_loss': adversarial}
     total = adversarial
     if reg:
-      drift = gan_losses.generator_drift(fake, anchor_fake).mean()
+      anchor = jax.lax.stop_gradient(fake) if anchor_is_current else anchor_fake
+      drift = gan_losses.generator_drift(fake, anchor).mean()
       aux['g_drift'] = drift
       total = adversarial + schedule.reg_lambda * drift
-    return total, (stats, aux)
+    return total, (stats, aux, fake)
 
-  (total, (stats, aux)), grads = jax.value_and_grad(
+  (total, (stats, aux, fake)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(state.g_params)
   updates, opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
   new_params = optax.apply_updates(state.g_params, updates)
@@ -113,7 +125,7 @@ def _generator_update(state: GANState, z: jax.Array, schedule: Schedule):
                         g_batch_stats=stats, g_opt_state=opt_state)
   metrics = dict(aux, g_total=total, g_grad_norm=optax.tree.norm(grads),
                  g_update_norm=optax.tree.norm(updates))
-  return state, metrics
+  return state, metrics, jax.lax.stop_gradient(fake)
 
 
 def gan_stage(state: GANState, real: jax.Array, schedule: Schedule):
@@ -144,11 +156,16 @@ def gan_stage(state: GANState, real: jax.Array, schedule: Schedule):
 
   g_keys = jax.random.split(keys['g'], schedule.g_steps)
   g_metrics = []
-  for key in g_keys:
+  for step, key in enumerate(g_keys):
     z = parallel.constrain_batch(
         jax.random.normal(key, (batch, *state.latent_shape)))
-    for _ in range(schedule.g_repeats):
-      state, m = _generator_update(state, z, schedule)
+    fake = None
+    for repeat in range(schedule.g_repeats):
+      # Where G°(z) is already known, the update skips its forward pass.
+      known = schedule.known_anchor_output(step, repeat)
+      state, m, fake = _generator_update(
+          state, z, schedule, anchor_fake=fake if known == 'previous' else None,
+          anchor_is_current=known == 'current')
       g_metrics.append(m)
 
   mean = lambda ms: jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *ms)

@@ -15,8 +15,10 @@ class GANState(flax.struct.PyTreeNode):
   """Everything a GAN stage reads and writes.
 
   ``anchor_params`` holds G°'s parameters (eq. 26). They move by pytree
-  reassignment (``state.replace(anchor_params=...)``), so G°(z) costs one extra
-  forward pass and no parameter copy.
+  reassignment (``state.replace(anchor_params=...)``), so G°(z) costs at most one
+  extra forward pass (none where the stage already has it,
+  :meth:`~vi_gen.training.schedule.Schedule.known_anchor_output`) and no
+  parameter copy.
 
   Attributes:
     step: number of completed stages.

@@ -18,7 +18,9 @@ One run measures, on the default JAX device, and prints and writes
    optimiser and step) when ``torch`` is installed: its step time, and vi_gen's
    speed relative to it (PyTorch seconds ÷ vi_gen seconds; > 1 means vi_gen is
    faster).
-4. **Regulariser overhead**: step time at λ = 5 ÷ at λ = 0.
+4. **Regulariser overhead**: step time at λ = 5 ÷ at λ = 0; and (section
+   ``exp1``) the same for the paper's exp1 stage, the image runs' default: one D
+   update, then two G updates on one z against G° = G at the stage's start.
 5. **2D** (ring8): stages/s with ``--fused_stages`` stages per jitted call against
    one stage per call, for the default networks and for small ones; each stage's
    XLA FLOPs, and the stages/s a fused loop would reach if it ran them at the
@@ -62,7 +64,8 @@ from vi_gen.training import gan_loop
 from vi_gen.training import stage as stage_lib
 from vi_gen.training import vae_step
 
-SECTIONS = ('matmul', 'dcgan', 'torch', 'toy2d', 'vae_em', 'pipeline', 'memory')
+SECTIONS = ('matmul', 'dcgan', 'torch', 'exp1', 'toy2d', 'vae_em', 'pipeline',
+            'memory')
 
 _SECTIONS = flags.DEFINE_list('sections', list(SECTIONS),
                               f'Which measurements: {", ".join(SECTIONS)}.')
@@ -125,16 +128,21 @@ def _flops(compiled) -> float:
   return (cost[0] if isinstance(cost, (list, tuple)) else cost)['flops']
 
 
-def step_config(dataset: str, reg_lambda: float) -> gan_loop.GANConfig:
-  """The paper's image defaults, as one D and one G update per stage."""
-  return dataclasses.replace(
-      gan_loop.default_config(dataset, 'exp1'), reg_lambda=reg_lambda,
-      anchor='previous', d_steps=1, g_steps=1, g_repeats=1)
+def step_config(dataset: str, reg_lambda: float,
+                exp1: bool = False) -> gan_loop.GANConfig:
+  """The paper's image defaults, as one D and one G update per stage (``previous``
+  anchor), or with ``exp1`` as the paper's exp1 stage (their default schedule)."""
+  config = dataclasses.replace(gan_loop.default_config(dataset, 'exp1'),
+                               reg_lambda=reg_lambda)
+  if exp1:
+    return config
+  return dataclasses.replace(config, anchor='previous', d_steps=1, g_steps=1,
+                             g_repeats=1)
 
 
 def time_dcgan_step(dataset: str, reg_lambda: float, fast_layers: bool,
-                    steps: int, repeats: int) -> dict:
-  config = step_config(dataset, reg_lambda)
+                    steps: int, repeats: int, exp1: bool = False) -> dict:
+  config = step_config(dataset, reg_lambda, exp1)
   state = gan_loop.create_state(config, fast_layers=fast_layers)
   shape = (1, config.batch_size, *images.get_dataset(dataset).shape)
   real = jax.random.uniform(jax.random.PRNGKey(1), shape, minval=-1, maxval=1)
@@ -205,6 +213,29 @@ def dcgan_rows(sections, steps: int, repeats: int) -> list[dict]:
       print('  ' + ', '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}'
                              for k, v in row.items()), flush=True)
   return rows
+
+
+def exp1_rows(steps: int, repeats: int) -> list[dict]:
+  """The paper's exp1 stage at both image sizes, λ = 0 and λ > 0."""
+  rows = []
+  for name, dataset in DCGAN_CASES:
+    shape = images.get_dataset(dataset).shape
+    case_steps = steps if shape[0] <= 32 else max(2, steps // 5)
+    for reg_lambda in (0.0, _REG_LAMBDA.value):
+      timed = time_dcgan_step(dataset, reg_lambda, True, case_steps, repeats,
+                              exp1=True)
+      rows.append({'model': f'DCGAN {name}', 'reg_lambda': reg_lambda,
+                   'seconds': timed['seconds'], 'gflop': timed['gflop']})
+      print(f'  exp1 {rows[-1]}', flush=True)
+  return rows
+
+
+def reg_overhead(rows: list[dict]) -> dict:
+  """Per model: step time at λ = ``--reg_lambda`` ÷ at λ = 0."""
+  by_model = {}
+  for r in rows:
+    by_model.setdefault(r['model'], {})[r['reg_lambda']] = r['seconds']
+  return {m: t[_REG_LAMBDA.value] / t[0.0] for m, t in by_model.items()}
 
 
 # The 2D GANs timed: the default (PacGAN's networks, compute-bound on a CPU)
@@ -379,6 +410,18 @@ def markdown(report: dict) -> str:
     lines += ['Regulariser overhead (step time at λ = '
               f'{_REG_LAMBDA.value:g} ÷ at λ = 0): '
               + ', '.join(f'{k} {v:.3f}×' for k, v in overhead.items()) + '.', '']
+  exp1 = report.get('exp1')
+  if exp1:
+    by_model = {}
+    for r in exp1:
+      by_model.setdefault(r['model'], []).append(
+          f'{r["seconds"] * 1e3:.1f} ms at λ = {r["reg_lambda"]:g} '
+          f'({r["gflop"]:.1f} XLA GFLOP)')
+    lines += ['The paper\'s exp1 stage (the image runs\' default: one D update, then '
+              'two G updates on one z against G° = G at the stage\'s start), batch 64: '
+              + '; '.join(f'{m} {", ".join(t)}, overhead '
+                          f'{report["exp1_reg_overhead"][m]:.3f}×'
+                          for m, t in by_model.items()) + '.', '']
   toy = report.get('toy2d')
   if toy:
     lines += ['| 2D ring8 GAN (batch 100) | stages/s, one per call | stages/s, '
@@ -448,11 +491,12 @@ def main(argv):
     rows = dcgan_rows(sections, _STEPS.value, _REPEATS.value)
     report['dcgan'] = rows
     if 'dcgan' in sections:
-      by_model = {}
-      for r in rows:
-        by_model.setdefault(r['model'], {})[r['reg_lambda']] = r['seconds']
-      report['reg_overhead'] = {m: t[_REG_LAMBDA.value] / t[0.0]
-                                for m, t in by_model.items()}
+      report['reg_overhead'] = reg_overhead(rows)
+
+  if 'exp1' in sections:
+    print('exp1 stages:', flush=True)
+    report['exp1'] = exp1_rows(_STEPS.value, _REPEATS.value)
+    report['exp1_reg_overhead'] = reg_overhead(report['exp1'])
 
   if 'toy2d' in sections:
     report['toy2d'] = {}

@@ -181,11 +181,16 @@ def time_torch_step(image_shape: tuple, reg_lambda: float, steps: int,
           'version': torch.__version__}
 
 
+def _case_steps(shape: tuple, steps: int) -> int:
+  """Steps per timing at an image shape: ``steps`` to 32×32, a fifth (≥ 2) above."""
+  return steps if shape[0] <= 32 else max(2, steps // 5)
+
+
 def dcgan_rows(sections, steps: int, repeats: int) -> list[dict]:
   rows = []
   for name, dataset in DCGAN_CASES:
     shape = images.get_dataset(dataset).shape
-    case_steps = steps if shape[0] <= 32 else max(2, steps // 5)
+    case_steps = _case_steps(shape, steps)
     for reg_lambda in (0.0, _REG_LAMBDA.value):
       row = {'model': f'DCGAN {name}', 'dataset': dataset, 'reg_lambda': reg_lambda,
              'batch_size': 64}
@@ -220,7 +225,7 @@ def exp1_rows(steps: int, repeats: int) -> list[dict]:
   rows = []
   for name, dataset in DCGAN_CASES:
     shape = images.get_dataset(dataset).shape
-    case_steps = steps if shape[0] <= 32 else max(2, steps // 5)
+    case_steps = _case_steps(shape, steps)
     for reg_lambda in (0.0, _REG_LAMBDA.value):
       timed = time_dcgan_step(dataset, reg_lambda, True, case_steps, repeats,
                               exp1=True)

@@ -42,11 +42,13 @@ the 2D runs with PacGAN's ALI networks (``GANConfig.ali_networks``);
 ``--beta1_2d`` sets their Adam β₁, ``--batch_2d`` their batch size,
 ``--d_steps_2d`` their D updates per stage, ``--reg_lambda_2d`` their λ on
 eq. 40's ‖G(z) − G°(z)‖² (``experiments.ali --reg_lambda``), and
+``--lr_decay_stages_2d`` (with ``--lr_decay=cosine``) decays their rates over
+their last stages only, constant before, and
 ``--ali_simultaneous`` takes D's and E/G's steps from one pass, as PacGAN's ALI
 runs do. Runs and results with any of these are kept apart from the default
 ones by a suffix: ``_cosine``, then ``_ema<decay>``, then ``_pacgan``, then
 ``_lr<rate>``, then ``_b1<β₁>``, then ``_batch<size>``, then ``_dsteps<n>``,
-then ``_reg<λ>``, then ``_simultaneous``, then (decayed runs only, whose
+then ``_reg<λ>``, then ``_decaylast<stages>``, then ``_simultaneous``, then (decayed runs only, whose
 schedule follows their length) ``_steps<steps_2d>`` when that is not 4,000.
 For the 2D mixtures the table also says which losses beat the published ALI row
 on all three of its scores.
@@ -113,6 +115,11 @@ _D_STEPS_2D = flags.DEFINE_integer(
 _REG_2D = flags.DEFINE_float(
     'reg_lambda_2d', None, 'λ on eq. 40\'s ‖G(z) − G°(z)‖² in the 2D runs '
     '(experiments.ali --reg_lambda; default: its 0, eq. 41–43 alone).')
+_DECAY_STAGES_2D = flags.DEFINE_integer(
+    'lr_decay_stages_2d', None,
+    'With --lr_decay=cosine: the 2D runs decay over only their last this many '
+    'stages, at a constant rate before them (experiments.ali --lr_decay_stages).',
+    lower_bound=1)
 _SIMULTANEOUS = flags.DEFINE_boolean(
     'ali_simultaneous', False,
     '2D runs: D and E/G updates from one pass (experiments.ali --ali_simultaneous).')
@@ -128,6 +135,10 @@ _CHECKPOINT_EVERY = flags.DEFINE_integer(
     'Stages between the checkpoints of each run (default: one, at its end). A run '
     'stopped between them resumes from its last; the training is the same either way.',
     lower_bound=1)
+_EVAL_EVERY = flags.DEFINE_integer(
+    'eval_every', None,
+    'Stages between the evaluations of each run, logged to its metrics.jsonl '
+    '(default: one, at its end). The table takes the last.', lower_bound=1)
 _REUSE_RECORDS = flags.DEFINE_boolean(
     'reuse_records', True,
     'Take a run whose directory is absent from the per-run record in '
@@ -137,6 +148,11 @@ flags.register_multi_flags_validator(
     ['only_seeds', 'seeds'],
     lambda f: all(0 <= s < f['seeds'] for s in f['only_seeds'] or ()),
     '--only_seeds must name seeds in range(--seeds).')
+flags.register_multi_flags_validator(
+    ['lr_decay_stages_2d', 'lr_decay', 'steps_2d'],
+    lambda f: f['lr_decay_stages_2d'] is None or (
+        f['lr_decay'] != 'constant' and f['lr_decay_stages_2d'] <= f['steps_2d']),
+    '--lr_decay_stages_2d needs --lr_decay=cosine and at most --steps_2d stages.')
 
 
 class _Optional2D(NamedTuple):
@@ -154,7 +170,9 @@ _OPTIONAL_2D = (
     _Optional2D(_BETA1_2D, 'b1', ('beta1',), '2D Adam β₁ {v}'),
     _Optional2D(_BATCH_2D, 'batch', ('batch_size',), None),
     _Optional2D(_D_STEPS_2D, 'dsteps', ('d_steps',), '2D D updates per stage {v}'),
-    _Optional2D(_REG_2D, 'reg', ('reg_lambda',), '2D regulariser λ {v} on ‖G(z) − G°(z)‖²'))
+    _Optional2D(_REG_2D, 'reg', ('reg_lambda',), '2D regulariser λ {v} on ‖G(z) − G°(z)‖²'),
+    _Optional2D(_DECAY_STAGES_2D, 'decaylast', ('lr_decay_stages',),
+                '2D rates constant until the last {v} stages, decayed over them'))
 
 
 def _set_2d() -> tuple[_Optional2D, ...]:
@@ -292,7 +310,7 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
         return {**record, 'recorded': True}
   config = gan_loop.default_config(dataset, model='ali')
   config = dataclasses.replace(config, ali_loss=loss, seed=seed, steps=steps,
-                               eval_every=steps,
+                               eval_every=min(_EVAL_EVERY.value or steps, steps),
                                checkpoint_every=min(_CHECKPOINT_EVERY.value or steps,
                                                     steps),
                                lr_decay=_LR_DECAY.value, g_ema=_G_EMA.value)

@@ -14,7 +14,8 @@ and --schedule=exp1. A schedule preset sets --anchor, --d_steps, --g_steps,
 Image data comes through TFDS; offline, point --manual_dir (or $TFDS_MANUAL_DIR)
 at the original files. Writes metrics.jsonl, samples_*.png, TensorBoard events and
 checkpoints to --workdir (default: runs/gan/<dataset>_<schedule>_lambda<λ>_seed<seed>,
-with _cosine before _seed under --lr_decay=cosine, and _ema<decay> under --g_ema);
+with _cosine before _seed under --lr_decay=cosine, _cosine_last<N> with
+--lr_decay_stages=N, and _ema<decay> under --g_ema);
 re-running the same command resumes. See vi_gen/training/gan_loop.py.
 
 Every local device is used (batch split over a data-parallel mesh; the batch
@@ -50,6 +51,10 @@ _LR_DECAY = flags.DEFINE_string(
     'lr_decay', 'constant',
     'constant, or cosine: both learning rates fall to 0 along a half cosine '
     'over --steps (then --steps cannot change on resume).')
+_LR_DECAY_STAGES = flags.DEFINE_integer(
+    'lr_decay_stages', 0,
+    'With --lr_decay=cosine: decay over only the last this many stages, at a '
+    'constant rate before them; 0 = over the whole run.', lower_bound=0)
 
 # Flags whose default depends on --dataset and --schedule: None means "default".
 _OVERRIDES = {
@@ -95,12 +100,15 @@ def config_from_flags(model: str = 'gan', **fields) -> gan_loop.GANConfig:
   config = gan_loop.default_config(_DATASET.value, _SCHEDULE.value, model)
   given = {name: flags.FLAGS[name].value for name in _OVERRIDES
            if flags.FLAGS[name].value is not None}
-  return dataclasses.replace(config, **given, lr_decay=_LR_DECAY.value, **fields)
+  return dataclasses.replace(config, **given, lr_decay=_LR_DECAY.value,
+                             lr_decay_stages=_LR_DECAY_STAGES.value, **fields)
 
 
 def default_workdir(config: gan_loop.GANConfig) -> str:
+  decay = (config.lr_decay if not config.lr_decay_stages
+           else f'{config.lr_decay}_last{config.lr_decay_stages}')
   seed = (f'seed{config.seed}' if config.lr_decay == 'constant'
-          else f'{config.lr_decay}_seed{config.seed}')
+          else f'{decay}_seed{config.seed}')
   if config.g_ema:
     seed = f'ema{config.g_ema:g}_{seed}'
   if config.model == 'ali':

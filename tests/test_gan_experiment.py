@@ -108,6 +108,41 @@ class LearningRateDecayTest(parameterized.TestCase):
           [float(schedule(n)) for n in (0, updates // 2, updates)],
           [lr, lr / 2, 0.0], rtol=1e-6, atol=1e-12)
 
+  @parameterized.named_parameters(('gan', 'custom', 1, 1), ('exp2', 'exp2', 10, 5))
+  def test_cosine_tail_decays_only_the_last_stages(self, preset, g_per, d_per):
+    config = dataclasses.replace(
+        gan_loop.default_config('ring8', preset), steps=300, g_lr=3e-4,
+        d_lr=1e-3, lr_decay='cosine', lr_decay_stages=100)
+    for schedule, lr, per in zip(gan_loop.learning_rates(config), (3e-4, 1e-3),
+                                 (g_per, d_per)):
+      # Constant through stage 200's updates, then a half cosine over 100 stages.
+      np.testing.assert_allclose(
+          [float(schedule(n * per)) for n in (0, 199, 200, 250, 300)],
+          [lr, lr, lr, lr / 2, 0.0], rtol=1e-6, atol=1e-12)
+      self.assertLess(float(schedule(200 * per + 1)), lr)
+
+  def test_cosine_tail_follows_the_constant_run_until_it_starts(self):
+    constant = dataclasses.replace(TINY, steps=2)
+    tail = dataclasses.replace(TINY, lr_decay='cosine', lr_decay_stages=2)
+    runs = []
+    for config in (constant, tail):
+      workdir = self.create_tempdir().full_path
+      gan_loop.train_and_evaluate(config, workdir)
+      runs.append([_comparable(r) for r in _records(workdir)])
+    self.assertEqual(runs[1][0], runs[0][0])  # Stage 2: equal states.
+    self.assertEqual(runs[1][1]['step'], 4)
+    self.assertNotEqual(runs[1][1], runs[0][0])
+
+  @parameterized.named_parameters(
+      ('without_decay', dict(lr_decay_stages=2), 'needs a decay'),
+      ('longer_than_run', dict(lr_decay='cosine', lr_decay_stages=5), r'\[0, steps=4\]'),
+      ('negative', dict(lr_decay='cosine', lr_decay_stages=-1), r'\[0, steps=4\]'),
+  )
+  def test_bad_cosine_tail(self, fields, message):
+    with self.assertRaisesRegex(gan_loop.ConfigError, message):
+      gan_loop.train_and_evaluate(dataclasses.replace(TINY, **fields),
+                                  self.create_tempdir().full_path)
+
   def test_cosine_run_ends_at_zero_and_keeps_its_steps(self):
     config = dataclasses.replace(TINY, lr_decay='cosine')
     workdir = self.create_tempdir().full_path

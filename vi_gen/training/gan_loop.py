@@ -122,6 +122,11 @@ class GANConfig:
   ``lr_decay``: ``'constant'`` keeps ``g_lr`` and ``d_lr`` throughout;
   ``'cosine'`` takes each down to 0 along a half cosine over the run's
   ``steps`` stages (:func:`learning_rates`).
+
+  ``lr_decay_stages`` (cosine only): if > 0, the cosine spans only the run's
+  last ``lr_decay_stages`` stages and the rates stay constant before them, so
+  the run follows the constant-rate run of the same seed up to that point.
+  0 decays over the whole run.
   """
   model: str = 'gan'
   dataset: str = 'ring8'
@@ -137,6 +142,7 @@ class GANConfig:
   beta1: float = 0.5
   beta2: float = 0.999
   lr_decay: str = 'constant'
+  lr_decay_stages: int = 0
   g_ema: float = 0.0
   latent_dim: int = 2
   batch_norm: bool = True
@@ -287,6 +293,12 @@ def validate(config: GANConfig, workdir: str,
   if config.lr_decay not in LR_DECAYS:
     raise ConfigError(f'unknown lr_decay {config.lr_decay!r}; choose one of '
                       f'{", ".join(LR_DECAYS)}')
+  if config.lr_decay_stages:
+    if config.lr_decay == 'constant':
+      raise ConfigError('lr_decay_stages needs a decay (lr_decay=cosine)')
+    if not 0 < config.lr_decay_stages <= config.steps:
+      raise ConfigError(f'lr_decay_stages must be in [0, steps={config.steps}], '
+                        f'got {config.lr_decay_stages}')
   try:
     os.makedirs(workdir, exist_ok=True)
     probe = os.path.join(workdir, '.write_test')
@@ -308,18 +320,27 @@ def learning_rates(config: GANConfig) -> tuple[optax.ScalarOrSchedule,
 
   A stage makes ``g_steps × g_repeats`` G updates (AAE and ALI: one E/G
   update) and ``d_steps`` D updates, so a decay over ``steps`` stages spans
-  that many updates of each optimiser.
+  that many updates of each optimiser; with ``lr_decay_stages`` it spans that
+  many stages' updates at the end, after a constant rate.
   """
   g_updates = config.g_steps * config.g_repeats if config.model == 'gan' else 1
-  return (_learning_rate(config.g_lr, config.lr_decay, config.steps * g_updates),
-          _learning_rate(config.d_lr, config.lr_decay, config.steps * config.d_steps))
+  decay_stages = config.lr_decay_stages or config.steps
+  return tuple(
+      _learning_rate(lr, config.lr_decay, config.steps * per_stage,
+                     decay_stages * per_stage)
+      for lr, per_stage in ((config.g_lr, g_updates), (config.d_lr, config.d_steps)))
 
 
 @functools.cache
-def _learning_rate(lr: float, decay: str, updates: int) -> optax.ScalarOrSchedule:
+def _learning_rate(lr: float, decay: str, updates: int,
+                   decay_updates: int) -> optax.ScalarOrSchedule:
   if decay == 'constant':
     return lr
-  return optax.cosine_decay_schedule(lr, updates)
+  cosine = optax.cosine_decay_schedule(lr, decay_updates)
+  if decay_updates == updates:
+    return cosine
+  return optax.join_schedules([optax.constant_schedule(lr), cosine],
+                              [updates - decay_updates])
 
 
 @functools.cache

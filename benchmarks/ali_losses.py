@@ -13,6 +13,10 @@ r"""ALI's three generator/encoder losses over seeds: is the paper's eq. 41 as go
     python -m benchmarks.ali_losses --datasets=grid25 --losses=nonsaturating \
         --ali_networks=pacgan --ali_simultaneous --lr_2d=2e-4 --beta1_2d=0.8 \
         --lr_decay=cosine --steps_2d=200000   # decayed from 2e-4; ~30 min a run
+    python -m benchmarks.ali_losses --datasets=grid25 --losses=nonsaturating \
+        --ali_networks=pacgan --ali_simultaneous --lr_2d=1e-4 --beta1_2d=0.8 \
+        --lr_decay=cosine --lr_decay_stages_2d=20000 --steps_2d=140000 \
+        --eval_every=20000        # PacGAN's recipe, decayed over its last 20,000 stages
 
 The paper (arXiv 1807.05936, after eq. 43) reports, without figures, that its
 VI-derived loss (eq. 41: −log D on both pairs) trains ALI as well as, or
@@ -41,15 +45,16 @@ equal, for ``--seeds`` seeds per cell, and reports mean ± standard error:
 the 2D runs with PacGAN's ALI networks (``GANConfig.ali_networks``);
 ``--beta1_2d`` sets their Adam β₁, ``--batch_2d`` their batch size,
 ``--d_steps_2d`` their D updates per stage, ``--reg_lambda_2d`` their λ on
-eq. 40's ‖G(z) − G°(z)‖² (``experiments.ali --reg_lambda``), and
+eq. 40's ‖G(z) − G°(z)‖² (``experiments.ali --reg_lambda``),
 ``--lr_decay_stages_2d`` (with ``--lr_decay=cosine``) decays their rates over
-their last stages only, constant before, and
-``--ali_simultaneous`` takes D's and E/G's steps from one pass, as PacGAN's ALI
-runs do. Runs and results with any of these are kept apart from the default
-ones by a suffix: ``_cosine``, then ``_ema<decay>``, then ``_pacgan``, then
-``_lr<rate>``, then ``_b1<β₁>``, then ``_batch<size>``, then ``_dsteps<n>``,
-then ``_reg<λ>``, then ``_decaylast<stages>``, then ``_simultaneous``, then (decayed runs only, whose
+their last stages only, constant before, and ``--ali_simultaneous`` takes D's
+and E/G's steps from one pass, as PacGAN's ALI runs do. Runs and results with
+any of these are kept apart from the default ones by a suffix: ``_cosine``,
+then ``_ema<decay>``, then ``_pacgan``, then ``_lr<rate>``, then ``_b1<β₁>``,
+then ``_batch<size>``, then ``_dsteps<n>``, then ``_reg<λ>``, then
+``_decaylast<stages>``, then ``_simultaneous``, then (decayed runs only, whose
 schedule follows their length) ``_steps<steps_2d>`` when that is not 4,000.
+``--eval_every`` adds evaluations along each run to its ``metrics.jsonl``.
 For the 2D mixtures the table also says which losses beat the published ALI row
 on all three of its scores.
 

@@ -189,31 +189,48 @@ class CommandLineTest(parameterized.TestCase):
                   '--g_ema=0.9 --ali_networks=pacgan --lr_2d=0.0003 --beta1_2d=0.8 '
                   '--batch_2d=8 --ali_simultaneous --steps_2d=2 --seeds=1', text)
 
-  def test_ali_losses_benchmark_sets_d_steps_and_regulariser_apart(self):
+  def test_ali_losses_benchmark_sets_d_steps_regulariser_and_tail_apart(self):
     workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
+    refused = self._run('benchmarks.ali_losses', '--datasets=ring8',
+                        '--lr_decay_stages_2d=1', f'--workdir={workdir}')
+    self.assertNotEqual(refused.returncode, 0)
+    self.assertIn('--lr_decay_stages_2d needs --lr_decay=cosine', refused.stderr)
     result = self._run('benchmarks.ali_losses', '--datasets=ring8',
                        '--losses=nonsaturating', '--seeds=1', '--steps_2d=2',
                        '--d_steps_2d=2', '--reg_lambda_2d=10', '--checkpoint_every=1',
+                       '--lr_decay=cosine', '--lr_decay_stages_2d=1', '--eval_every=1',
                        f'--workdir={workdir}', f'--out_dir={out_dir}')
     self.assertEqual(result.returncode, 0, result.stderr)
-    self.assertEqual(os.listdir(workdir), ['ring8_nonsaturating_dsteps2_reg10_seed0'])
+    suffix = '_cosine_dsteps2_reg10_decaylast1_steps2'
+    self.assertEqual(os.listdir(workdir), [f'ring8_nonsaturating{suffix}_seed0'])
+    run_dir = os.path.join(workdir, os.listdir(workdir)[0])
     # --checkpoint_every saves mid-run checkpoints and leaves the run's name alone.
-    self.assertEqual(sorted(os.listdir(os.path.join(workdir, os.listdir(workdir)[0],
-                                                    'checkpoints'))), ['1', '2'])
-    with open(os.path.join(workdir, os.listdir(workdir)[0], 'config.json')) as f:
+    self.assertEqual(sorted(os.listdir(os.path.join(run_dir, 'checkpoints'))),
+                     ['1', '2'])
+    with open(os.path.join(run_dir, 'config.json')) as f:
       config = json.load(f)
-    self.assertEqual((config['d_steps'], config['reg_lambda']), (2, 10.0))
-    with open(os.path.join(workdir, os.listdir(workdir)[0], 'metrics.jsonl')) as f:
-      self.assertIn('g_drift', json.loads(f.readline()))
-    with open(os.path.join(out_dir, 'ali_losses_dsteps2_reg10.json')) as f:
+    self.assertEqual((config['d_steps'], config['reg_lambda'], config['lr_decay'],
+                      config['lr_decay_stages']), (2, 10.0, 'cosine', 1))
+    # --eval_every: an evaluation after each stage; the table takes the last.
+    with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
+      records = [json.loads(line) for line in f]
+    self.assertIn('g_drift', records[0])
+    evals = [r for r in records if 'hq' in r]
+    self.assertEqual([r['step'] for r in evals], [1, 2])
+    with open(os.path.join(out_dir, f'ali_losses{suffix}.json')) as f:
       results = json.load(f)
-    self.assertEqual((results['d_steps_2d'], results['reg_lambda_2d']), (2, 10.0))
-    with open(os.path.join(out_dir, 'ali_losses_dsteps2_reg10.md')) as f:
+    self.assertEqual((results['d_steps_2d'], results['reg_lambda_2d'],
+                      results['lr_decay_stages_2d']), (2, 10.0, 1))
+    self.assertEqual(results['runs']['ring8']['nonsaturating'][0]['hq'], evals[-1]['hq'])
+    with open(os.path.join(out_dir, f'ali_losses{suffix}.md')) as f:
       text = f.read()
     # The batch the budget names is experiments.ali's 2D default.
-    self.assertIn('Budget: 2 stages (2D, batch 100), 2D D updates per stage 2, '
-                  '2D regulariser λ 10 on ‖G(z) − G°(z)‖². Measured by', text)
-    self.assertIn('--d_steps_2d=2 --reg_lambda_2d=10 --steps_2d=2 --seeds=1', text)
+    self.assertIn('Budget: 2 stages (2D, batch 100), learning rates decayed to 0 '
+                  '(cosine), 2D D updates per stage 2, 2D regulariser λ 10 on '
+                  '‖G(z) − G°(z)‖², 2D rates constant until the last 1 stages, '
+                  'decayed over them. Measured by', text)
+    self.assertIn('--lr_decay=cosine --d_steps_2d=2 --reg_lambda_2d=10 '
+                  '--lr_decay_stages_2d=1 --steps_2d=2 --seeds=1', text)
 
   def test_ali_losses_benchmark_takes_absent_runs_from_its_record(self):
     # The results JSON records each run; a run whose directory is gone is taken

@@ -1,6 +1,8 @@
 """TFDS image pipelines on mock data, and real MNIST from the manual files."""
 
+import fcntl
 import os
+from unittest import mock
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -71,6 +73,33 @@ class PipelineTest(parameterized.TestCase):
       self.assertNotIn('download_and_prepare_kwargs', images.tfds_kwargs())
       config = images.tfds_kwargs(manual_dir='/a')['download_and_prepare_kwargs']
     self.assertEqual(config['download_config'].manual_dir, '/a')
+
+
+class PrepareLockTest(absltest.TestCase):
+
+  def test_load_holds_a_lock_in_the_data_dir(self):
+    # Two processes preparing one dataset race in TFDS; each load holds an
+    # exclusive lock beside the data, so a second process waits for it.
+    data_dir = self.create_tempdir().full_path
+    lock_path = os.path.join(data_dir, '.mnist.prepare.lock')
+    held = []
+
+    def fake_load(name, **kwargs):
+      with open(lock_path) as other:
+        try:
+          fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+          held.append(False)
+          fcntl.flock(other, fcntl.LOCK_UN)
+        except BlockingIOError:
+          held.append(True)
+      return (name, kwargs['data_dir'])
+
+    with mock.patch.object(images.tfds, 'load', fake_load):
+      self.assertEqual(images._load('mnist', data_dir=data_dir),
+                       ('mnist', data_dir))
+    self.assertEqual(held, [True])
+    with open(lock_path) as other:  # Released afterwards.
+      fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 class RealMNISTTest(absltest.TestCase):

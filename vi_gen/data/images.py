@@ -24,6 +24,7 @@ run would.
 """
 
 import dataclasses
+import fcntl
 import os
 from typing import Iterator, Optional
 
@@ -111,6 +112,29 @@ def celeb_a_crop(image: tf.Tensor) -> tf.Tensor:
   return tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
 
 
+def _load(tfds_name: str, **kwargs):
+  """``tfds.load``, one process at a time per dataset in a local ``data_dir``.
+
+  The first load prepares the dataset; two processes preparing it together
+  (parallel runs or test workers on a fresh machine) race to rename TFDS's
+  ``incomplete.*`` directory into place and one fails. A lock file beside the
+  prepared data makes the second wait and then read what the first wrote.
+  Remote data_dirs (``gs://``) are loaded without it.
+  """
+  root = kwargs.get('data_dir') or tfds.core.constants.DATA_DIR
+  if '://' in root:
+    return tfds.load(tfds_name, **kwargs)
+  root = os.path.expanduser(root)
+  os.makedirs(root, exist_ok=True)
+  with open(os.path.join(root, f'.{tfds_name.replace("/", "_")}.prepare.lock'),
+            'a') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      return tfds.load(tfds_name, **kwargs)
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def load_arrays(name: str, split: str, *, data_dir: Optional[str] = None,
                 manual_dir: Optional[str] = None) -> tuple[np.ndarray, np.ndarray]:
   """The whole ``split`` of an in-memory dataset as ``(uint8 images, labels)``.
@@ -123,8 +147,8 @@ def load_arrays(name: str, split: str, *, data_dir: Optional[str] = None,
     raise ValueError(f'{name} is streamed, not loaded whole')
   # Large batches concatenated, rather than batch_size=-1, which also works
   # under tfds.testing.mock_data.
-  ds = tfds.load(info.tfds_name, split=split, batch_size=8192,
-                 **tfds_kwargs(data_dir, manual_dir))
+  ds = _load(info.tfds_name, split=split, batch_size=8192,
+             **tfds_kwargs(data_dir, manual_dir))
   parts = list(tfds.as_numpy(ds))
   return (np.concatenate([p['image'] for p in parts]),
           np.concatenate([p['label'] for p in parts]))
@@ -172,8 +196,8 @@ def _in_memory_pipeline(info: ImageDataset, seed: int, batch_size: int, data_dir
 def _streamed_pipeline(info: ImageDataset, seed: int, batch_size: int, data_dir,
                        manual_dir):
   read_config = tfds.ReadConfig(shuffle_seed=seed)
-  ds = tfds.load(info.tfds_name, split='train', shuffle_files=True,
-                 read_config=read_config, **tfds_kwargs(data_dir, manual_dir))
+  ds = _load(info.tfds_name, split='train', shuffle_files=True,
+             read_config=read_config, **tfds_kwargs(data_dir, manual_dir))
   ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True).repeat()
   ds = ds.map(lambda ex: {'image': ex['image'], 'label': tf.zeros((), tf.int64)})
   return ds.batch(batch_size, drop_remainder=True)

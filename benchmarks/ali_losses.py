@@ -75,9 +75,7 @@ same flags and its own ``--only_seeds``: each trains and records just those
 without ``--only_seeds`` then reads every run back and writes the table.
 """
 
-import contextlib
 import dataclasses
-import fcntl
 import json
 import os
 import time
@@ -87,6 +85,7 @@ from absl import app
 from absl import flags
 
 from benchmarks import stats
+from vi_gen import filelock
 from vi_gen.data import images
 from vi_gen.losses import ali as ali_losses
 from vi_gen.training import gan_loop
@@ -273,7 +272,7 @@ def record_run(dataset: str, loss: str, run: dict) -> None:
   os.makedirs(_OUT_DIR.value, exist_ok=True)
   # Invocations training other seeds (--only_seeds) may write the same record:
   # one read-modify-write at a time.
-  with _locked(path + '.lock'):
+  with filelock.locked(path + '.lock'):
     data = {}
     if os.path.exists(path):
       with open(path) as f:
@@ -286,17 +285,6 @@ def record_run(dataset: str, loss: str, run: dict) -> None:
     with open(path + '.tmp', 'w') as f:
       json.dump(data, f, indent=2)
     os.replace(path + '.tmp', path)
-
-
-@contextlib.contextmanager
-def _locked(path: str):
-  """An exclusive advisory lock on ``path`` (created if absent) for the block."""
-  with open(path, 'a') as f:
-    fcntl.flock(f, fcntl.LOCK_EX)
-    try:
-      yield
-    finally:
-      fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:

@@ -333,10 +333,11 @@ class CommandLineTest(parameterized.TestCase):
     self.assertIn('--only_seeds must name seeds in range(--seeds)', outside.stderr)
 
   def test_ali_losses_record_lock_excludes_another_holder(self):
-    # The lock record_run takes: while one holder has it, another cannot.
+    # The lock record_run takes (vi_gen.filelock): while one holder has it,
+    # another cannot.
     path = os.path.join(self.create_tempdir().full_path, 'record.lock')
-    script = ('import fcntl; from benchmarks import ali_losses as a\n'
-              f'with a._locked({path!r}):\n'
+    script = ('import fcntl; from vi_gen import filelock\n'
+              f'with filelock.locked({path!r}):\n'
               f'  with open({path!r}) as f:\n'
               '    try:\n'
               '      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); print("free")\n'

@@ -24,13 +24,14 @@ run would.
 """
 
 import dataclasses
-import fcntl
 import os
 from typing import Iterator, Optional
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+
+from vi_gen import filelock
 
 MANUAL_DIR_ENV = 'TFDS_MANUAL_DIR'
 
@@ -126,13 +127,9 @@ def _load(tfds_name: str, **kwargs):
     return tfds.load(tfds_name, **kwargs)
   root = os.path.expanduser(root)
   os.makedirs(root, exist_ok=True)
-  with open(os.path.join(root, f'.{tfds_name.replace("/", "_")}.prepare.lock'),
-            'a') as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-      return tfds.load(tfds_name, **kwargs)
-    finally:
-      fcntl.flock(lock, fcntl.LOCK_UN)
+  with filelock.locked(
+      os.path.join(root, f'.{tfds_name.replace("/", "_")}.prepare.lock')):
+    return tfds.load(tfds_name, **kwargs)
 
 
 def load_arrays(name: str, split: str, *, data_dir: Optional[str] = None,

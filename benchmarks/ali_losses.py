@@ -54,7 +54,8 @@ then ``_ema<decay>``, then ``_pacgan``, then ``_lr<rate>``, then ``_b1<β₁>``,
 then ``_batch<size>``, then ``_dsteps<n>``, then ``_reg<λ>``, then
 ``_decaylast<stages>``, then ``_simultaneous``, then (decayed runs only, whose
 schedule follows their length) ``_steps<steps_2d>`` when that is not 4,000.
-``--eval_every`` adds evaluations along each run to its ``metrics.jsonl``.
+``--eval_every`` adds evaluations along each run to its ``metrics.jsonl``, and
+their scores to the run's record (``history``).
 For the 2D mixtures the table also says which losses beat the published ALI row
 on all three of its scores.
 
@@ -317,8 +318,24 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
   final = gan_loop.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
   if final is None or final['step'] != steps:
     raise RuntimeError(f'{workdir} did not finish')
-  return {**{k: final[k] for k in _score_keys(family)}, 'seed': seed,
-          'steps': steps, 'seconds_this_invocation': time.perf_counter() - start}
+  run = {**{k: final[k] for k in _score_keys(family)}, 'seed': seed,
+         'steps': steps, 'seconds_this_invocation': time.perf_counter() - start}
+  history = _history(workdir, _score_keys(family))
+  if len(history) > 1:
+    run['history'] = history
+  return run
+
+
+def _history(workdir: str, keys: tuple[str, ...]) -> list[dict]:
+  """The run's evaluations (``step`` and ``keys``) from its metrics.jsonl, in order.
+
+  With ``--eval_every`` they go into the run's record, so that a run's course
+  outlives its directory as its final scores do.
+  """
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    records = [json.loads(line) for line in f]
+  return [{'step': r['step'], **{k: r[k] for k in keys}}
+          for r in records if all(k in r for k in keys)]
 
 
 def summarise(runs: list[dict], family: str) -> dict:
@@ -447,7 +464,8 @@ def main(argv):
         print(f'{dataset} {loss} seed {seed}'
               + (' (from the record)' if runs[-1].get('recorded') else '') + ': '
               + json.dumps({k: round(v, 4) for k, v in runs[-1].items()
-                            if k not in ('seed', 'steps', 'recorded')}), flush=True)
+                            if k not in ('seed', 'steps', 'recorded', 'history')}),
+              flush=True)
       raw[dataset][loss] = runs
       results[dataset][loss] = summarise(runs, _family(dataset))
   if _ONLY_SEEDS.value:

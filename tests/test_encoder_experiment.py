@@ -221,7 +221,12 @@ class CommandLineTest(parameterized.TestCase):
       results = json.load(f)
     self.assertEqual((results['d_steps_2d'], results['reg_lambda_2d'],
                       results['lr_decay_stages_2d']), (2, 10.0, 1))
-    self.assertEqual(results['runs']['ring8']['nonsaturating'][0]['hq'], evals[-1]['hq'])
+    run = results['runs']['ring8']['nonsaturating'][0]
+    self.assertEqual(run['hq'], evals[-1]['hq'])
+    # ...and the record keeps every evaluation's scores, for when the run is gone.
+    self.assertEqual(run['history'],
+                     [{k: r[k] for k in ('step', 'modes', 'hq', 'reverse_kl',
+                                         'recon_same_mode')} for r in evals])
     with open(os.path.join(out_dir, f'ali_losses{suffix}.md')) as f:
       text = f.read()
     # The batch the budget names is experiments.ali's 2D default.
@@ -245,6 +250,7 @@ class CommandLineTest(parameterized.TestCase):
     with open(path) as f:
       results = json.load(f)
     seed0, seed1 = results['runs']['ring8']['nonsaturating']
+    self.assertNotIn('history', seed0)  # one evaluation: the final scores say it all
     results['runs']['ring8']['nonsaturating'][1] = {**seed1, 'steps': 3}
     with open(path, 'w') as f:
       json.dump(results, f)

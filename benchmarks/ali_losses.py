@@ -86,6 +86,7 @@ from absl import app
 from absl import flags
 
 from benchmarks import stats
+from vi_gen import checkpoint
 from vi_gen import filelock
 from vi_gen.data import images
 from vi_gen.losses import ali as ali_losses
@@ -318,9 +319,10 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
   final = gan_loop.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
   if final is None or final['step'] != steps:
     raise RuntimeError(f'{workdir} did not finish')
-  run = {**{k: final[k] for k in _score_keys(family)}, 'seed': seed,
+  keys = _score_keys(family)
+  run = {**{k: final[k] for k in keys}, 'seed': seed,
          'steps': steps, 'seconds_this_invocation': time.perf_counter() - start}
-  history = _history(workdir, _score_keys(family))
+  history = _history(workdir, keys)
   if len(history) > 1:
     run['history'] = history
   return run
@@ -332,8 +334,7 @@ def _history(workdir: str, keys: tuple[str, ...]) -> list[dict]:
   With ``--eval_every`` they go into the run's record, so that a run's course
   outlives its directory as its final scores do.
   """
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    records = [json.loads(line) for line in f]
+  records = checkpoint.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
   return [{'step': r['step'], **{k: r[k] for k in keys}}
           for r in records if all(k in r for k in keys)]
 

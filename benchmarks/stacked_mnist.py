@@ -25,7 +25,6 @@ where it stopped. Writes --out_dir/stacked_mnist.{md,json,png}.
 """
 
 import dataclasses
-import json
 import os
 import time
 
@@ -40,6 +39,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 
 from benchmarks import stats  # pylint: disable=g-import-not-at-top
 from experiments import quiet_logs  # pylint: disable=g-import-not-at-top
+from vi_gen import checkpoint  # pylint: disable=g-import-not-at-top
 from vi_gen.training import gan_loop  # pylint: disable=g-import-not-at-top
 
 _SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds per arm.')
@@ -90,8 +90,7 @@ def run_one(preset: str, reg_lambda: float, seed: int) -> dict:
   gan_loop.train_and_evaluate(config, workdir, data_dir=_DATA_DIR.value,
                               manual_dir=_MANUAL_DIR.value)
   wall = time.perf_counter() - start
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    records = [json.loads(line) for line in f]
+  records = checkpoint.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
   # Training plus evaluation time of the whole run, from its records, so that a
   # resumed run counts the parts that earlier calls ran.
   run_seconds = sum(

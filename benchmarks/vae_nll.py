@@ -22,7 +22,6 @@ once), the single-sample test ELBO, and the training rate. Published: 86.76 nats
 ``--out_dir/vae_nll[_<settings>].{md,json}``.
 """
 
-import json
 import os
 import time
 
@@ -30,6 +29,7 @@ from absl import app
 from absl import flags
 
 from benchmarks import stats
+from vi_gen import checkpoint
 from vi_gen.data import images
 from vi_gen.training import vae_loop
 
@@ -83,8 +83,7 @@ def run_seed(seed: int) -> dict:
   start = time.perf_counter()
   vae_loop.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
   seconds = time.perf_counter() - start
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    records = [json.loads(line) for line in f]
+  records = checkpoint.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
   final = records[-1]
   if final['step'] != config.steps or 'nll' not in final:
     raise RuntimeError(f'{workdir} has no final NLL record')

@@ -1,12 +1,13 @@
 """Test data (the original MNIST files in ``../shared``, TFDS mock data) and run outputs."""
 
-import json
 import os
 import subprocess
 import sys
 from typing import Optional
 
 import tensorflow_datasets as tfds
+
+from vi_gen import checkpoint
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MANUAL_DIR = os.path.join(REPO, '..', 'shared', 'data', 'tfds', 'downloads', 'manual')
@@ -46,8 +47,7 @@ def run_python(*args: str, env: Optional[dict] = None,
 
 def read_metrics(workdir: str) -> list[dict]:
   """The records of ``workdir/metrics.jsonl``."""
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    return [json.loads(line) for line in f]
+  return checkpoint.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
 
 
 def without_timings(record: dict) -> dict:

@@ -841,6 +841,5 @@ def train_and_evaluate(config: GANConfig, workdir: str, *,
 def _read_last_record(path: str) -> Optional[dict]:
   if not os.path.exists(path):
     return None
-  with open(path) as f:
-    lines = [line for line in f if line.strip()]
-  return json.loads(lines[-1]) if lines else None
+  records = checkpoint.read_metrics(path)
+  return records[-1] if records else None

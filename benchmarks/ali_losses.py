@@ -289,20 +289,35 @@ def record_run(dataset: str, loss: str, run: dict) -> None:
     os.replace(path + '.tmp', path)
 
 
+def _finished(workdir: str, steps: int) -> bool:
+  """Whether the run in ``workdir`` has its checkpoint at its last stage."""
+  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    return False
+  ckpt = checkpoint.Checkpointer(workdir)
+  try:
+    return ckpt.latest_step() == steps
+  finally:
+    ckpt.close()
+
+
 def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
   """Trains (or resumes, or reuses) one run and returns its final scores.
 
   A run whose directory does not exist is taken from ``records`` when they
-  hold it at this length; it comes back marked ``'recorded': True``.
+  hold it at this length; it comes back marked ``'recorded': True``. A run
+  whose directory is already at its last stage is scored from there, and keeps
+  the ``seconds_this_invocation`` of the invocation that trained and recorded
+  it rather than this one's few seconds of reading it back.
   """
   steps = _STEPS_MNIST.value if dataset == 'mnist' else _STEPS_2D.value
   family = _family(dataset)
   workdir = os.path.join(_WORKDIR.value,
                          f'{dataset}_{loss}{_suffix(family)}_seed{seed}')
-  if not os.path.exists(workdir):
-    for record in records.get(dataset, {}).get(loss, []):
-      if record['seed'] == seed and record['steps'] == steps:
-        return {**record, 'recorded': True}
+  earlier = next((r for r in records.get(dataset, {}).get(loss, [])
+                  if (r['seed'], r['steps']) == (seed, steps)), None)
+  if not os.path.exists(workdir) and earlier is not None:
+    return {**earlier, 'recorded': True}
+  finished = _finished(workdir, steps)
   config = gan_loop.default_config(dataset, model='ali')
   config = dataclasses.replace(config, ali_loss=loss, seed=seed, steps=steps,
                                eval_every=min(_EVAL_EVERY.value or steps, steps),
@@ -322,6 +337,8 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
   keys = _score_keys(family)
   run = {**{k: final[k] for k in keys}, 'seed': seed,
          'steps': steps, 'seconds_this_invocation': time.perf_counter() - start}
+  if finished and earlier is not None and 'seconds_this_invocation' in earlier:
+    run['seconds_this_invocation'] = earlier['seconds_this_invocation']
   history = _history(workdir, keys)
   if len(history) > 1:
     run['history'] = history

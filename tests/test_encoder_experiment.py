@@ -324,14 +324,19 @@ class CommandLineTest(parameterized.TestCase):
       self.assertEqual([r['seed'] for r in record['runs']['ring8']['nonsaturating']],
                        trained)
     self.assertFalse(os.path.exists(os.path.join(out_dir, 'ali_losses.md')))
+    trained_seconds = [r['seconds_this_invocation']
+                       for r in record['runs']['ring8']['nonsaturating']]
 
     whole = self._run('benchmarks.ali_losses', *args)
     self.assertEqual(whole.returncode, 0, whole.stderr)
     with open(path) as f:
       results = json.load(f)
     self.assertEqual(results['seeds'], 2)
-    self.assertEqual([r['seed'] for r in results['runs']['ring8']['nonsaturating']],
-                     [0, 1])
+    runs = results['runs']['ring8']['nonsaturating']
+    self.assertEqual([r['seed'] for r in runs], [0, 1])
+    # Both runs were read back from their finished directories, not trained:
+    # each keeps the time of the invocation that trained it.
+    self.assertEqual([r['seconds_this_invocation'] for r in runs], trained_seconds)
     self.assertTrue(os.path.exists(os.path.join(out_dir, 'ali_losses.md')))
 
     outside = self._run('benchmarks.ali_losses', *args, '--only_seeds=2')

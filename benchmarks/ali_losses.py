@@ -337,7 +337,7 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
   keys = _score_keys(family)
   run = {**{k: final[k] for k in keys}, 'seed': seed,
          'steps': steps, 'seconds_this_invocation': time.perf_counter() - start}
-  if finished and earlier is not None and 'seconds_this_invocation' in earlier:
+  if finished and earlier is not None:
     run['seconds_this_invocation'] = earlier['seconds_this_invocation']
   history = _history(workdir, keys)
   if len(history) > 1:

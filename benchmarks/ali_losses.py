@@ -68,14 +68,17 @@ directories are gone (another machine, a cleaned ``runs/``): a run whose
 directory does not exist is taken from that record when the record has it at
 the same length (``--reuse_records``, on by default), and the table says which.
 Each run is added to that record as it finishes, so an invocation stopped
-part-way (a sitting's end) keeps the runs it finished; its ``summary`` and the
-markdown are written at the end, and until then describe the last invocation
-that reached it. To share one cell's seeds between processes, give each the
+part-way (a sitting's end) keeps the runs it finished. The table is written at
+the end: its rows replace those of the same dataset and loss in the JSON's
+``summary`` (each row with its ``seeds`` and ``steps``), and every other row and
+run stays, so a table of one loss leaves the others' in the file. The markdown
+shows every row of the summary and marks those from earlier tables. To share one cell's seeds between processes, give each the
 same flags and its own ``--only_seeds``: each trains and records just those
 (the record is written under a lock) and writes no table; the same command
 without ``--only_seeds`` then reads every run back and writes the table.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -264,29 +267,44 @@ def recorded_runs() -> dict:
     return json.load(f).get('runs', {})
 
 
-def record_run(dataset: str, loss: str, run: dict) -> None:
-  """Adds one finished run to the results JSON's per-run record, now.
+@contextlib.contextmanager
+def _record():
+  """The results JSON as a dict, read under its lock and written back on exit.
 
-  It replaces a record of the same seed and length and keeps every other
-  entry of the file as it was; a missing file is started with the runs alone.
+  Invocations training other seeds (``--only_seeds``) or other losses may
+  write the same file: one read-modify-write at a time. A missing file starts
+  empty; the file is written aside, then moved into place, so a stop mid-write
+  leaves the old one.
   """
   path = _record_path()
   os.makedirs(_OUT_DIR.value, exist_ok=True)
-  # Invocations training other seeds (--only_seeds) may write the same record:
-  # one read-modify-write at a time.
   with filelock.locked(path + '.lock'):
     data = {}
     if os.path.exists(path):
       with open(path) as f:
         data = json.load(f)
-    runs = data.setdefault('runs', {}).setdefault(dataset, {}).setdefault(loss, [])
-    key = (run['seed'], run['steps'])
-    runs[:] = sorted([r for r in runs if (r['seed'], r['steps']) != key] + [run],
-                     key=lambda r: (r['seed'], r['steps']))
-    # Written aside, then moved into place: a stop mid-write leaves the old file.
+    yield data
     with open(path + '.tmp', 'w') as f:
       json.dump(data, f, indent=2)
     os.replace(path + '.tmp', path)
+
+
+def _add_run(data: dict, dataset: str, loss: str, run: dict) -> None:
+  """Puts ``run`` in ``data``'s per-run record, replacing one of its seed and length."""
+  runs = data.setdefault('runs', {}).setdefault(dataset, {}).setdefault(loss, [])
+  key = (run['seed'], run['steps'])
+  runs[:] = sorted([r for r in runs if (r['seed'], r['steps']) != key] + [run],
+                   key=lambda r: (r['seed'], r['steps']))
+
+
+def record_run(dataset: str, loss: str, run: dict) -> None:
+  """Adds one finished run to the results JSON's per-run record, now.
+
+  It replaces a record of the same seed and length and keeps every other
+  entry of the file as it was.
+  """
+  with _record() as data:
+    _add_run(data, dataset, loss, run)
 
 
 def _finished(workdir: str, steps: int) -> bool:
@@ -357,10 +375,11 @@ def _history(workdir: str, keys: tuple[str, ...]) -> list[dict]:
 
 
 def summarise(runs: list[dict], family: str) -> dict:
+  """A table row: each score's mean and standard error, and the seeds and length."""
   row = {}
   for key in _score_keys(family):
     row[key], row[key + '_se'] = stats.mean_se([r[key] for r in runs])
-  return row
+  return {**row, 'seeds': len(runs), 'steps': runs[0]['steps']}
 
 
 def verdict(dataset: str, rows: dict) -> str:
@@ -388,25 +407,34 @@ def beats_published(dataset: str, rows: dict) -> str:
   if dataset not in PUBLISHED_ALI:
     return ''
   modes, hq, kl = PUBLISHED_ALI[dataset]
-  winners = [EQUATION[loss] for loss, row in rows.items()
+  winners = [loss for loss, row in rows.items()
              if row['modes'] > modes and row['hq'] > hq and row['reverse_kl'] < kl]
   if winners:
-    caveat = ('' if _SEEDS.value >= PROTOCOL_SEEDS_2D else
-              f' (over {_SEEDS.value} seed{"s" if _SEEDS.value > 1 else ""}; '
+    few = sorted({rows[loss]['seeds'] for loss in winners
+                  if rows[loss]['seeds'] < PROTOCOL_SEEDS_2D})
+    caveat = ('' if not few else
+              f' (over {" or ".join(map(str, few))} seed{"s" if few[-1] > 1 else ""}; '
               f'the 2D protocol, SPEC §4, reports {PROTOCOL_SEEDS_2D})')
-    return (f'{dataset}: {", ".join(winners)} beat the published ALI row '
+    return (f'{dataset}: {", ".join(EQUATION[loss] for loss in winners)} beat the '
+            'published ALI row '
             f'({modes} modes, {hq}% HQ, KL {kl}) on all three means{caveat}.')
   return (f'{dataset}: no loss beats the published ALI row ({modes} modes, '
           f'{hq}% HQ, KL {kl}) on all three means.')
 
 
-def markdown(results: dict, raw: dict) -> str:
+def markdown(summary: dict, raw: dict) -> str:
+  """The table of every row in ``summary``; the budget and command are this invocation's.
+
+  ``raw`` holds this invocation's runs, ``{dataset: {loss: [run, ...]}}``; rows
+  of ``summary`` outside it come from earlier tables of the same results file
+  and are marked so, with their own seeds and length.
+  """
   budgets = []
-  if any(_family(d) == '2d' for d in results):
-    first_2d = next(d for d in results if _family(d) == '2d')
+  if any(_family(d) == '2d' for d in raw):
+    first_2d = next(d for d in raw if _family(d) == '2d')
     batch = _BATCH_2D.value or gan_loop.default_config(first_2d, model='ali').batch_size
     budgets.append(f'{_STEPS_2D.value} stages (2D, batch {batch})')
-  if 'mnist' in results:
+  if 'mnist' in raw:
     budgets.append(f'{_STEPS_MNIST.value} stages (MNIST, batch 64)')
   settings = (f', learning rates decayed to 0 ({_LR_DECAY.value})'
               if _changed(_LR_DECAY) else '')
@@ -418,7 +446,7 @@ def markdown(results: dict, raw: dict) -> str:
                       for row in _set_2d() if row.phrase)
   if _SIMULTANEOUS.value:
     settings += ', 2D D and E/G updates simultaneous'
-  command = (f'python -m benchmarks.ali_losses --datasets={",".join(results)}'
+  command = (f'python -m benchmarks.ali_losses --datasets={",".join(raw)}'
              + ('' if list(_LOSSES.value) == list(ali_losses.GENERATOR_LOSSES)
                 else f' --losses={",".join(_LOSSES.value)}')
              + (f' --lr_decay={_LR_DECAY.value}' if _changed(_LR_DECAY) else '')
@@ -431,24 +459,38 @@ def markdown(results: dict, raw: dict) -> str:
                        for holder in (_STEPS_2D, _STEPS_MNIST, _SEEDS) if _changed(holder)))
   lines = [f'ALI E/G losses, {_SEEDS.value} seed(s) per cell, mean ± standard error. '
            f'Budget: {", ".join(budgets)}{settings}. Measured by `{command}`.', '']
-  for dataset, rows in results.items():
+  for dataset, rows in summary.items():
     family = _family(dataset)
     keys = _score_keys(family)
     lines += [f'### {dataset}', '', '| loss | ' + ' | '.join(keys) + ' |',
               '|---' * (len(keys) + 1) + '|']
+    earlier = [loss for loss in rows if loss not in raw.get(dataset, {})]
     for loss, row in rows.items():
       # One seed has no standard error: print the value alone.
-      cells = [f'{row[k]:.2f}' + (f' ± {row[k + "_se"]:.2f}' if _SEEDS.value > 1
+      cells = [f'{row[k]:.2f}' + (f' ± {row[k + "_se"]:.2f}' if row['seeds'] > 1
                                   else '') for k in keys]
-      lines.append(f'| {EQUATION[loss]} | ' + ' | '.join(cells) + ' |')
+      label = EQUATION[loss] + (' *' if loss in earlier else '')
+      lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
     if dataset in PUBLISHED_ALI:
       modes, hq, kl = PUBLISHED_ALI[dataset]
       lines.append(f'| published ALI (PacGAN Table 1) | {modes} | {hq} | {kl} |'
                    + ' — |' * (len(keys) - 3))
     lines += ['', *filter(None, [verdict(dataset, rows),
                                  beats_published(dataset, rows),
-                                 _from_records(dataset, raw[dataset])]), '']
+                                 _from_records(dataset, raw.get(dataset, {})),
+                                 _from_earlier_tables(dataset, rows, earlier)]), '']
   return '\n'.join(lines)
+
+
+def _from_earlier_tables(dataset: str, rows: dict, earlier: list[str]) -> str:
+  """One sentence on the rows (marked *) that an earlier table of this file wrote."""
+  if not earlier:
+    return ''
+  told = [f'{EQUATION[loss]}, {rows[loss]["seeds"]} seed'
+          f'{"s" if rows[loss]["seeds"] > 1 else ""} of {rows[loss]["steps"]} stages'
+          for loss in earlier]
+  return (f'{dataset}: * from an earlier table with these settings '
+          f'(`{_results_name()}.json`): {"; ".join(told)}.')
 
 
 def _from_records(dataset: str, runs: dict) -> str:
@@ -463,6 +505,43 @@ def _from_records(dataset: str, runs: dict) -> str:
     return ''
   return (f'{dataset}: {"; ".join(taken)} from the per-run record of an earlier '
           f'invocation (`{_results_name()}.json`); their run directories were absent.')
+
+
+# Per-invocation entries of results files written before each summary row
+# carried its own seeds and length; rows without them take these.
+_LEGACY_KEYS = ('seeds', 'steps_2d', 'steps_mnist')
+
+
+def write_table(results: dict, raw: dict) -> str:
+  """Merges this invocation's rows and runs into the results JSON; writes the table.
+
+  Under the record's lock: the rows of ``results`` replace those of the same
+  dataset and loss in the JSON's ``summary``, every other row stays, and the
+  runs of ``raw`` go into the per-run record as :func:`record_run` puts them.
+  The markdown (returned, and written beside the JSON) shows every row.
+  """
+  with _record() as data:
+    legacy = {key: data.pop(key) for key in _LEGACY_KEYS if key in data}
+    for dataset, rows in data.get('summary', {}).items():
+      steps = legacy.get('steps_mnist' if _family(dataset) == 'mnist' else 'steps_2d')
+      for row in rows.values():
+        row.setdefault('seeds', legacy.get('seeds'))
+        row.setdefault('steps', steps)
+    data.update({'lr_decay': _LR_DECAY.value, 'g_ema': _G_EMA.value,
+                 'ali_networks': _ALI_NETWORKS.value,
+                 **{row.flag.name: row.flag.value for row in _OPTIONAL_2D},
+                 'ali_simultaneous': _SIMULTANEOUS.value})
+    summary = data.setdefault('summary', {})
+    for dataset, rows in results.items():
+      merged = {**summary.get(dataset, {}), **rows}
+      summary[dataset] = {loss: merged[loss] for loss in ali_losses.GENERATOR_LOSSES
+                          if loss in merged}
+      for loss, runs in raw[dataset].items():
+        for run in runs:
+          _add_run(data, dataset, loss, run)
+    text = markdown(summary, raw)
+    stats.write_markdown(_OUT_DIR.value, _results_name(), text)
+  return text
 
 
 def main(argv):
@@ -490,16 +569,7 @@ def main(argv):
     print(f'--only_seeds: seeds {sorted(set(_ONLY_SEEDS.value))} are in the record '
           f'({_record_path()}); no table written.')
     return
-  text = markdown(results, raw)
-  print(text)
-  stats.write_results(_OUT_DIR.value, _results_name(), text,
-                      {'steps_2d': _STEPS_2D.value, 'steps_mnist': _STEPS_MNIST.value,
-                       'lr_decay': _LR_DECAY.value, 'g_ema': _G_EMA.value,
-                       'ali_networks': _ALI_NETWORKS.value,
-                       **{row.flag.name: row.flag.value for row in _OPTIONAL_2D},
-                       'ali_simultaneous': _SIMULTANEOUS.value,
-                       'seeds': _SEEDS.value, 'summary': results, 'runs': raw})
-
+  print(write_table(results, raw))
 
 if __name__ == '__main__':
   app.run(main)

@@ -54,6 +54,9 @@ then ``_ema<decay>``, then ``_pacgan``, then ``_lr<rate>``, then ``_b1<β₁>``,
 then ``_batch<size>``, then ``_dsteps<n>``, then ``_reg<λ>``, then
 ``_decaylast<stages>``, then ``_simultaneous``, then (decayed runs only, whose
 schedule follows their length) ``_steps<steps_2d>`` when that is not 4,000.
+``--first_seed`` tables seeds from there on, for a recipe chosen from some
+seeds' courses and tested on others; its results file ends in
+``_firstseed<N>``, and its runs are named as any run of their seed.
 ``--eval_every`` adds evaluations along each run to its ``metrics.jsonl``, and
 their scores to the run's record (``history``).
 For the 2D mixtures the table also says which losses beat the published ALI row
@@ -99,6 +102,12 @@ _DATASETS = flags.DEFINE_list('datasets', ['ring8', 'grid25', 'mnist'], 'Dataset
 _LOSSES = flags.DEFINE_list('losses', list(ali_losses.GENERATOR_LOSSES),
                             'E/G losses to compare.')
 _SEEDS = flags.DEFINE_integer('seeds', 5, 'Seeds per (dataset, loss).')
+_FIRST_SEED = flags.DEFINE_integer(
+    'first_seed', 0,
+    'The first of the --seeds seeds: a table over seeds first_seed, first_seed + 1, '
+    '... For testing a recipe chosen from some seeds\' runs on seeds it has not '
+    'seen. Its results file is its own (suffix _firstseed<N>); its runs are the '
+    'same seeds\' runs as in any other table.', lower_bound=0)
 _ONLY_SEEDS = flags.DEFINE_multi_integer(
     'only_seeds', None,
     'Train and record only these of the --seeds seeds, and write no table: for '
@@ -154,9 +163,10 @@ _REUSE_RECORDS = flags.DEFINE_boolean(
     '--out_dir/ali_losses<suffix>.json, when it holds that run at the same length.')
 
 flags.register_multi_flags_validator(
-    ['only_seeds', 'seeds'],
-    lambda f: all(0 <= s < f['seeds'] for s in f['only_seeds'] or ()),
-    '--only_seeds must name seeds in range(--seeds).')
+    ['only_seeds', 'seeds', 'first_seed'],
+    lambda f: all(f['first_seed'] <= s < f['first_seed'] + f['seeds']
+                  for s in f['only_seeds'] or ()),
+    '--only_seeds must name seeds in range(--first_seed, --first_seed + --seeds).')
 flags.register_multi_flags_validator(
     ['lr_decay_stages_2d', 'lr_decay', 'steps_2d'],
     lambda f: f['lr_decay_stages_2d'] is None or (
@@ -244,8 +254,14 @@ def _family(dataset: str) -> str:
   return 'mnist' if dataset == 'mnist' else '2d'
 
 
+def _seeds() -> range:
+  """The seeds of each cell."""
+  return range(_FIRST_SEED.value, _FIRST_SEED.value + _SEEDS.value)
+
+
 def _results_name() -> str:
-  return 'ali_losses' + _suffix()
+  first = f'_firstseed{_FIRST_SEED.value}' if _FIRST_SEED.value else ''
+  return 'ali_losses' + _suffix() + first
 
 
 def _record_path() -> str:
@@ -456,8 +472,13 @@ def markdown(summary: dict, raw: dict) -> str:
              + ''.join(f' --{row.flag.name}={_text(row.flag.value)}' for row in _set_2d())
              + (' --ali_simultaneous' if _SIMULTANEOUS.value else '')
              + ''.join(f' --{holder.name}={holder.value}'
-                       for holder in (_STEPS_2D, _STEPS_MNIST, _SEEDS) if _changed(holder)))
-  lines = [f'ALI E/G losses, {_SEEDS.value} seed(s) per cell, mean ± standard error. '
+                       for holder in (_STEPS_2D, _STEPS_MNIST, _SEEDS, _FIRST_SEED)
+                       if _changed(holder)))
+  seeds = _seeds()
+  which = ('' if not _FIRST_SEED.value else f' (seed {seeds[0]})' if len(seeds) == 1
+           else f' (seeds {seeds[0]}–{seeds[-1]})')
+  lines = [f'ALI E/G losses, {_SEEDS.value} seed(s) per cell{which}, mean ± standard '
+           'error. '
            f'Budget: {", ".join(budgets)}{settings}. Measured by `{command}`.', '']
   for dataset, rows in summary.items():
     family = _family(dataset)
@@ -530,7 +551,8 @@ def write_table(results: dict, raw: dict) -> str:
     data.update({'lr_decay': _LR_DECAY.value, 'g_ema': _G_EMA.value,
                  'ali_networks': _ALI_NETWORKS.value,
                  **{row.flag.name: row.flag.value for row in _OPTIONAL_2D},
-                 'ali_simultaneous': _SIMULTANEOUS.value})
+                 'ali_simultaneous': _SIMULTANEOUS.value,
+                 'first_seed': _FIRST_SEED.value})
     summary = data.setdefault('summary', {})
     for dataset, rows in results.items():
       merged = {**summary.get(dataset, {}), **rows}
@@ -552,7 +574,7 @@ def main(argv):
     results[dataset], raw[dataset] = {}, {}
     for loss in _LOSSES.value:
       runs = []
-      for seed in range(_SEEDS.value):
+      for seed in _seeds():
         if _ONLY_SEEDS.value and seed not in _ONLY_SEEDS.value:
           continue
         runs.append(run_one(dataset, loss, seed, records))

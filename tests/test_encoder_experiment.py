@@ -157,16 +157,21 @@ class CommandLineTest(parameterized.TestCase):
   def test_ali_losses_benchmark_keeps_other_settings_apart(self):
     # A decayed run with other networks, rate and length is its own run and result file:
     # it must neither resume the default runs nor overwrite their results.
+    # A table from another first seed is its own result file; its runs are not apart.
     workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
     result = self._run('benchmarks.ali_losses', '--datasets=ring8',
                        '--losses=nonsaturating', '--seeds=1', '--steps_2d=2',
                        '--lr_decay=cosine', '--lr_2d=3e-4', '--ali_networks=pacgan',
                        '--beta1_2d=0.8', '--batch_2d=8', '--ali_simultaneous',
-                       '--g_ema=0.9',
+                       '--g_ema=0.9', '--first_seed=3',
                        f'--workdir={workdir}', f'--out_dir={out_dir}')
     self.assertEqual(result.returncode, 0, result.stderr)
     suffix = '_cosine_ema0.9_pacgan_lr0.0003_b10.8_batch8_simultaneous_steps2'
-    self.assertEqual(os.listdir(workdir), [f'ring8_nonsaturating{suffix}_seed0'])
+    self.assertEqual(os.listdir(workdir), [f'ring8_nonsaturating{suffix}_seed3'])
+    self.assertEqual(sorted(os.listdir(out_dir)),
+                     [f'ali_losses{suffix}_firstseed3.{ext}'
+                      for ext in ('json', 'json.lock', 'md')])
+    suffix += '_firstseed3'
     with open(os.path.join(workdir, os.listdir(workdir)[0], 'config.json')) as f:
       config = json.load(f)
     self.assertEqual((config['g_lr'], config['d_lr'], config['steps'],
@@ -176,18 +181,22 @@ class CommandLineTest(parameterized.TestCase):
     with open(os.path.join(out_dir, f'ali_losses{suffix}.json')) as f:
       results = json.load(f)
     self.assertEqual((results['lr_2d'], results['beta1_2d'], results['batch_2d'],
-                      results['ali_simultaneous']), (3e-4, 0.8, 8, True))
+                      results['ali_simultaneous'], results['first_seed']),
+                     (3e-4, 0.8, 8, True, 3))
+    self.assertEqual([r['seed'] for r in results['runs']['ring8']['nonsaturating']], [3])
     row = results['summary']['ring8']['nonsaturating']
     self.assertTrue(np.isfinite(row['hq']) and np.isfinite(row['current_hq']))
     with open(os.path.join(out_dir, f'ali_losses{suffix}.md')) as f:
       text = f.read()
-    self.assertIn('Budget: 2 stages (2D, batch 8), learning rates decayed to 0 (cosine), '
+    self.assertIn('1 seed(s) per cell (seed 3), mean ± standard error. '
+                  'Budget: 2 stages (2D, batch 8), learning rates decayed to 0 (cosine), '
                   'G scored as its moving average (decay 0.9), 2D networks: pacgan, '
                   '2D learning rate 0.0003, 2D Adam β₁ 0.8, '
                   '2D D and E/G updates simultaneous.', text)
     self.assertIn('--datasets=ring8 --losses=nonsaturating --lr_decay=cosine '
                   '--g_ema=0.9 --ali_networks=pacgan --lr_2d=0.0003 --beta1_2d=0.8 '
-                  '--batch_2d=8 --ali_simultaneous --steps_2d=2 --seeds=1', text)
+                  '--batch_2d=8 --ali_simultaneous --steps_2d=2 --seeds=1 --first_seed=3`',
+                  text)
 
   def test_ali_losses_benchmark_sets_d_steps_regulariser_and_tail_apart(self):
     workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
@@ -341,7 +350,8 @@ class CommandLineTest(parameterized.TestCase):
 
     outside = self._run('benchmarks.ali_losses', *args, '--only_seeds=2')
     self.assertNotEqual(outside.returncode, 0)
-    self.assertIn('--only_seeds must name seeds in range(--seeds)', outside.stderr)
+    self.assertIn('--only_seeds must name seeds in range(--first_seed, --first_seed + '
+                  '--seeds)', outside.stderr)
 
   def test_ali_losses_table_of_one_loss_keeps_the_others(self):
     # Two losses tabled by separate invocations at different seed counts share

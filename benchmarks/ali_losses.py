@@ -75,7 +75,8 @@ part-way (a sitting's end) keeps the runs it finished. The table is written at
 the end: its rows replace those of the same dataset and loss in the JSON's
 ``summary`` (each row with its ``seeds`` and ``steps``), and every other row and
 run stays, so a table of one loss leaves the others' in the file. The markdown
-shows every row of the summary and marks those from earlier tables. To share one cell's seeds between processes, give each the
+shows every row of the summary and marks those from earlier tables. To share
+one cell's seeds between processes, give each the
 same flags and its own ``--only_seeds``: each trains and records just those
 (the record is written under a lock) and writes no table; the same command
 without ``--only_seeds`` then reads every run back and writes the table.
@@ -592,6 +593,7 @@ def main(argv):
           f'({_record_path()}); no table written.')
     return
   print(write_table(results, raw))
+
 
 if __name__ == '__main__':
   app.run(main)

@@ -534,6 +534,16 @@ def _from_records(dataset: str, runs: dict) -> str:
 _LEGACY_KEYS = ('seeds', 'steps_2d', 'steps_mnist')
 
 
+def _migrate_legacy(data: dict) -> None:
+  """Moves a legacy file's top-level seeds and lengths into its summary rows."""
+  legacy = {key: data.pop(key) for key in _LEGACY_KEYS if key in data}
+  for dataset, rows in data.get('summary', {}).items():
+    steps = legacy.get('steps_mnist' if _family(dataset) == 'mnist' else 'steps_2d')
+    for row in rows.values():
+      row.setdefault('seeds', legacy.get('seeds'))
+      row.setdefault('steps', steps)
+
+
 def write_table(results: dict, raw: dict) -> str:
   """Merges this invocation's rows and runs into the results JSON; writes the table.
 
@@ -543,12 +553,7 @@ def write_table(results: dict, raw: dict) -> str:
   The markdown (returned, and written beside the JSON) shows every row.
   """
   with _record() as data:
-    legacy = {key: data.pop(key) for key in _LEGACY_KEYS if key in data}
-    for dataset, rows in data.get('summary', {}).items():
-      steps = legacy.get('steps_mnist' if _family(dataset) == 'mnist' else 'steps_2d')
-      for row in rows.values():
-        row.setdefault('seeds', legacy.get('seeds'))
-        row.setdefault('steps', steps)
+    _migrate_legacy(data)
     data.update({'lr_decay': _LR_DECAY.value, 'g_ema': _G_EMA.value,
                  'ali_networks': _ALI_NETWORKS.value,
                  **{row.flag.name: row.flag.value for row in _OPTIONAL_2D},

@@ -73,13 +73,13 @@ the same length (``--reuse_records``, on by default), and the table says which.
 Each run is added to that record as it finishes, so an invocation stopped
 part-way (a sitting's end) keeps the runs it finished. The table is written at
 the end: its rows replace those of the same dataset and loss in the JSON's
-``summary`` (each row with its ``seeds`` and ``steps``), and every other row and
-run stays, so a table of one loss leaves the others' in the file. The markdown
-shows every row of the summary and marks those from earlier tables. To share
-one cell's seeds between processes, give each the
-same flags and its own ``--only_seeds``: each trains and records just those
-(the record is written under a lock) and writes no table; the same command
-without ``--only_seeds`` then reads every run back and writes the table.
+``summary`` (each row with its ``seeds`` and ``steps``), and every other row
+and run stays, so a table of one loss leaves the others' in the file. The
+markdown shows every row of the summary and marks those from earlier tables. To
+share one cell's seeds between processes, give each the same flags and its own
+``--only_seeds``: each trains and records just those (the record is written
+under a lock) and writes no table; the same command without ``--only_seeds``
+then reads every run back and writes the table.
 """
 
 import contextlib

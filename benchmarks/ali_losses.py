@@ -45,14 +45,15 @@ equal, for ``--seeds`` seeds per cell, and reports mean ± standard error:
 the 2D runs with PacGAN's ALI networks (``GANConfig.ali_networks``);
 ``--beta1_2d`` sets their Adam β₁, ``--batch_2d`` their batch size,
 ``--d_steps_2d`` their D updates per stage, ``--reg_lambda_2d`` their λ on
-eq. 40's ‖G(z) − G°(z)‖² (``experiments.ali --reg_lambda``),
+eq. 40's ‖G(z) − G°(z)‖² (``experiments.ali --reg_lambda``), ``--r1_2d``
+their γ of an R1 penalty on D (``experiments.ali --ali_r1``),
 ``--lr_decay_stages_2d`` (with ``--lr_decay=cosine``) decays their rates over
 their last stages only, constant before, and ``--ali_simultaneous`` takes D's
 and E/G's steps from one pass, as PacGAN's ALI runs do. Runs and results with
 any of these are kept apart from the default ones by a suffix: ``_cosine``,
 then ``_ema<decay>``, then ``_pacgan``, then ``_lr<rate>``, then ``_b1<β₁>``,
 then ``_batch<size>``, then ``_dsteps<n>``, then ``_reg<λ>``, then
-``_decaylast<stages>``, then ``_simultaneous``, then (decayed runs only, whose
+``_r1gamma<γ>``, then ``_decaylast<stages>``, then ``_simultaneous``, then (decayed runs only, whose
 schedule follows their length) ``_steps<steps_2d>`` when that is not 4,000.
 ``--first_seed`` tables seeds from there on, for a recipe chosen from some
 seeds' courses and tested on others; its results file ends in
@@ -134,6 +135,9 @@ _D_STEPS_2D = flags.DEFINE_integer(
 _REG_2D = flags.DEFINE_float(
     'reg_lambda_2d', None, 'λ on eq. 40\'s ‖G(z) − G°(z)‖² in the 2D runs '
     '(experiments.ali --reg_lambda; default: its 0, eq. 41–43 alone).')
+_R1_2D = flags.DEFINE_float(
+    'r1_2d', None, 'γ of the R1 penalty on D in the 2D runs '
+    '(experiments.ali --ali_r1; default: its 0, eq. 38 alone).')
 _DECAY_STAGES_2D = flags.DEFINE_integer(
     'lr_decay_stages_2d', None,
     'With --lr_decay=cosine: the 2D runs decay over only their last this many '
@@ -191,6 +195,7 @@ _OPTIONAL_2D = (
     _Optional2D(_BATCH_2D, 'batch', ('batch_size',), None),
     _Optional2D(_D_STEPS_2D, 'dsteps', ('d_steps',), '2D D updates per stage {v}'),
     _Optional2D(_REG_2D, 'reg', ('reg_lambda',), '2D regulariser λ {v} on ‖G(z) − G°(z)‖²'),
+    _Optional2D(_R1_2D, 'r1gamma', ('ali_r1',), '2D R1 penalty γ {v} on D'),
     _Optional2D(_DECAY_STAGES_2D, 'decaylast', ('lr_decay_stages',),
                 '2D rates constant until the last {v} stages, decayed over them'))
 

@@ -20,7 +20,9 @@ before the previous update (eq. 26's form; default 0). ``--ali_simultaneous``
 takes the D and E/G steps together from one pass, as ALI's reference code
 does. ``--ali_networks=pacgan`` (2D) swaps our encoder and joint D
 for those of PacGAN's 2D ALI runs, behind the published ALI rows: E(x, ε) with
-input noise and two hidden layers, and a D on the raw [x, z].
+input noise and two hidden layers, and a D on the raw [x, z]. ``--ali_r1=γ``
+adds Mescheder et al.'s R1 penalty γ/2 ‖∇_{x,z} D‖² at the encoder pairs to
+D's loss, a stabiliser from outside the paper (default 0).
 
 Every flag of ``experiments.gan`` applies with the same meaning and defaults
 (G, data, budget; of the schedule flags only --d_steps and --batch_norm), and so
@@ -55,6 +57,10 @@ _ALI_NETWORKS = flags.DEFINE_enum(
     '2D encoder and joint D: embedded (E: the generator\'s MLP; D embeds x and z, '
     'then joins them) or pacgan (PacGAN\'s 2D ALI: E(x, ε) with two hidden '
     'layers, D on the raw [x, z]).')
+_R1 = flags.DEFINE_float(
+    'ali_r1', 0.0,
+    'γ of an R1 penalty, γ/2 ‖∇_{x,z} D‖² at the encoder pairs, added to D\'s '
+    'loss (eq. 38); a stabiliser from outside the paper. 0: eq. 38 alone.')
 
 
 def main(argv):
@@ -62,7 +68,7 @@ def main(argv):
           gaussian_encoder=_GAUSSIAN_ENCODER.value,
           gaussian_generator=_GAUSSIAN_GENERATOR.value,
           ali_networks=_ALI_NETWORKS.value,
-          ali_simultaneous=_SIMULTANEOUS.value)
+          ali_simultaneous=_SIMULTANEOUS.value, ali_r1=_R1.value)
 
 
 if __name__ == '__main__':

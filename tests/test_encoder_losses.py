@@ -80,6 +80,21 @@ class ALILossesTest(absltest.TestCase):
       jtu.check_grads(lambda a, b: fn(a, b).sum(), (enc, gen), order=2,
                       modes=['rev'])
 
+  def test_input_gradient_penalty_by_hand(self):
+    # A logit linear in (x, z), w·x + v·z: its input gradient is (w, v) for
+    # every example, so the penalty is ‖w‖² + ‖v‖² = 1 + 4 + 9 + 16 = 30.
+    w, v = jnp.array([1.0, -2.0]), jnp.array([[3.0], [4.0]])
+    logit = lambda x, z: x @ w + jnp.einsum('bij,ij->b', z, v)
+    x, z = jnp.ones((3, 2)), jnp.zeros((3, 2, 1))
+    grads = jax.grad(lambda x, z: logit(x, z).sum(), argnums=(0, 1))(x, z)
+    penalty = ali.input_gradient_penalty(*grads)
+    chex.assert_shape(penalty, (3,))
+    np.testing.assert_allclose(penalty, [30.0, 30.0, 30.0])
+    # Per example, over x's and z's axes only.
+    np.testing.assert_allclose(
+        ali.input_gradient_penalty(jnp.array([[1.0, 0.0], [0.0, 2.0]]),
+                                   jnp.array([[3.0], [0.0]])), [10.0, 4.0])
+
 
 class AAELossesTest(absltest.TestCase):
 

@@ -65,6 +65,10 @@ SCHEDULES = [
     ('ali_simultaneous_regularised', 'ali', encoder_stage.ALISchedule(
         loss='nonsaturating', noise_input_encoder=True, simultaneous=True,
         reg_lambda=5.0)),
+    ('ali_simultaneous_r1', 'ali', encoder_stage.ALISchedule(
+        loss='nonsaturating', noise_input_encoder=True, simultaneous=True,
+        r1_gamma=1.0)),
+    ('ali_r1', 'ali', encoder_stage.ALISchedule(loss='minimax', r1_gamma=1.0)),
     ('aae', 'aae', encoder_stage.AAESchedule(recon_lambda=3.0, d_steps=2)),
     ('aae_regularised', 'aae', encoder_stage.AAESchedule(reg_lambda=5.0)),
 ]
@@ -196,6 +200,48 @@ class StageTest(parameterized.TestCase):
     self.assertEqual(int(new.step), 1)
     with self.assertRaisesRegex(ValueError, 'one D update per stage'):
       encoder_stage.ALISchedule(simultaneous=True, d_steps=2)
+
+  @parameterized.parameters(True, False)
+  def test_r1_penalty_is_on_d_alone(self, simultaneous):
+    # D's loss gains γ/2 times the mean over encoder pairs of ‖∇_{x,z} logit‖²,
+    # each example's gradient taken alone; the E/G update is unchanged in the
+    # simultaneous stage (alternating E/G face a D the penalty moved).
+    gamma = 1000.0  # Large: D's input gradients are small at initialisation.
+    plain_schedule = encoder_stage.ALISchedule(
+        loss='nonsaturating', noise_input_encoder=True, simultaneous=simultaneous)
+    r1_schedule = encoder_stage.ALISchedule(
+        loss='nonsaturating', noise_input_encoder=True, simultaneous=simultaneous,
+        r1_gamma=gamma)
+    state, real = _state('ali', pacgan=True), _real(1)
+    state = state.replace(d_params=jax.tree.map(lambda p: 4 * p, state.d_params))
+    plain, plain_m = encoder_stage.ali_stage(state, real, plain_schedule)
+    r1, r1_m = encoder_stage.ali_stage(state, real, r1_schedule)
+    self.assertNotIn('d_r1', plain_m)
+
+    d_key, _ = encoder_stage._stage_keys(state)
+    keys = jax.random.split(d_key, 1) if not simultaneous else [d_key]
+    noise = encoder_stage._ali_noise(state, real[0], keys[0], plain_schedule)
+    ge = {'encoder': state.e_params, 'generator': state.g_params}
+    (x, code), _, _, _ = encoder_stage._ali_pairs(state, ge, real[0], noise)
+
+    def norm(x1, z1):  # One example's squared input-gradient norm, by hand.
+      gx, gz = jax.grad(lambda a, b: state.discriminator.apply(
+          {'params': state.d_params}, a[None], b[None])[0], argnums=(0, 1))(x1, z1)
+      return jnp.sum(gx ** 2) + jnp.sum(gz ** 2)
+    expected = jnp.mean(jax.vmap(norm)(x, code))
+    self.assertGreater(float(expected), 1e-5)
+    np.testing.assert_allclose(r1_m['d_r1'], expected, rtol=1e-5)
+    np.testing.assert_allclose(r1_m['d_loss'] - plain_m['d_loss'],
+                               gamma / 2 * expected, rtol=1e-4)
+    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()),
+                         r1.d_params, plain.d_params)
+    self.assertGreater(max(jax.tree.leaves(moved)), 1e-6)
+    if simultaneous:
+      for name in ('g_params', 'e_params'):
+        chex.assert_trees_all_close(getattr(r1, name), getattr(plain, name),
+                                    rtol=1e-6, atol=1e-7)
+    with self.assertRaisesRegex(ValueError, 'r1_gamma must be >= 0'):
+      encoder_stage.ALISchedule(r1_gamma=-1.0)
 
   def test_aae_without_adversary_is_an_autoencoder(self):
     # λ large: reconstruction error falls over a few hundred stages.

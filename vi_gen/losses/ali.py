@@ -29,6 +29,7 @@ pair's logit, example by example.
 from typing import Callable
 
 import jax
+import jax.numpy as jnp
 
 from vi_gen.losses import gan
 
@@ -93,6 +94,27 @@ def nonsaturating_generator_loss(encoder_logits: jax.Array,
     arXiv 1807.05936, eq. 43.
   """
   return jax.nn.softplus(encoder_logits) + jax.nn.softplus(-generator_logits)
+
+
+def input_gradient_penalty(grad_x: jax.Array, grad_z: jax.Array) -> jax.Array:
+  """``‖∇_{x,z} logit(x, z)‖²`` per example: the R1 penalty's norm on D's input.
+
+  Not part of the paper's objective: a regulariser of D (Mescheder et al.
+  2018, "Which training methods for GANs actually converge?", eq. 9), which
+  ``ALISchedule.r1_gamma`` adds to eq. 38 as ``γ/2`` times its mean over
+  encoder pairs, the pairs that carry the data. At an equilibrium where the
+  two pairs' distributions match and D is constant it vanishes, so it damps
+  the game's oscillation without moving that equilibrium.
+
+  Args:
+    grad_x: the gradient of D's logit with respect to x, ``[batch, ...]``.
+    grad_z: the gradient with respect to z, ``[batch, ...]``.
+
+  Returns:
+    The squared norm over x's and z's dimensions together, shape ``[batch]``.
+  """
+  squares = lambda g: jnp.sum(jnp.square(g).reshape(g.shape[0], -1), axis=-1)
+  return squares(grad_x) + squares(grad_z)
 
 
 GeneratorLoss = Callable[[jax.Array, jax.Array], jax.Array]

@@ -51,6 +51,12 @@ class ALISchedule:
       (``ali_algorithm``) and PacGAN's ALI runs train; needs ``d_steps == 1``.
       Otherwise the D update comes first and E/G then face the updated D on
       fresh draws.
+    r1_gamma: γ of an R1 penalty on D, ``γ/2 · ‖∇_{x,z} logit D(x, E(x))‖²``
+      averaged over encoder pairs and added to eq. 38
+      (``losses.ali.input_gradient_penalty``). A stabiliser of D from outside
+      the paper (Mescheder et al. 2018); it leaves the E/G loss as chosen.
+      The gradient is of the batch's summed logits, so it is per example when
+      D has no BatchNorm (the 2D joint D has none). 0: eq. 38 alone.
   """
   loss: str = 'vi'
   d_steps: int = 1
@@ -59,6 +65,7 @@ class ALISchedule:
   noise_input_encoder: bool = False
   reg_lambda: float = 0.0
   simultaneous: bool = False
+  r1_gamma: float = 0.0
 
   def __post_init__(self):
     if self.loss not in ali_losses.GENERATOR_LOSSES:
@@ -71,6 +78,8 @@ class ALISchedule:
       raise ValueError(f'd_steps must be >= 1, got {self.d_steps}')
     if not self.reg_lambda >= 0:
       raise ValueError(f'reg_lambda must be >= 0, got {self.reg_lambda}')
+    if not self.r1_gamma >= 0:
+      raise ValueError(f'r1_gamma must be >= 0, got {self.r1_gamma}')
     if self.simultaneous and self.d_steps != 1:
       raise ValueError(f'simultaneous updates make one D update per stage; '
                        f'got d_steps={self.d_steps}')
@@ -200,7 +209,8 @@ def ali_stage(state: EncoderGANState, real: jax.Array, schedule: ALISchedule):
   together from the same pass instead.
 
   Returns:
-    The new state and metrics: ``d_loss`` (eq. 38), ``d_encoder`` and
+    The new state and metrics: ``d_loss`` (eq. 38, plus ``r1_gamma / 2``
+    times ``d_r1``, the mean R1 norm, where ``r1_gamma > 0``), ``d_encoder`` and
     ``d_generator`` (D's mean probability on each kind of pair), ``g_loss``
     (the chosen E/G loss), ``g_drift`` (with ``reg_lambda > 0``), ``ge_total``
     (what E/G minimised) and gradient norms.
@@ -209,10 +219,20 @@ def ali_stage(state: EncoderGANState, real: jax.Array, schedule: ALISchedule):
   generator_loss = ali_losses.GENERATOR_LOSSES[schedule.loss]
   reg = schedule.reg_lambda > 0
 
-  def d_terms(enc, gen):
-    return ali_losses.discriminator_loss(enc, gen).mean(), {
-        'd_encoder': jnp.mean(jax.nn.sigmoid(enc)),
-        'd_generator': jnp.mean(jax.nn.sigmoid(gen))}
+  def d_terms(enc, gen, d_params, encoder_pair):
+    loss = ali_losses.discriminator_loss(enc, gen).mean()
+    aux = {'d_encoder': jnp.mean(jax.nn.sigmoid(enc)),
+           'd_generator': jnp.mean(jax.nn.sigmoid(gen))}
+    if schedule.r1_gamma > 0:
+      # On the pairs as data: no gradient reaches E through the penalty.
+      x, code = jax.lax.stop_gradient(encoder_pair)
+      logit_sum = lambda x, code: apply_model(
+          state.discriminator, d_params, state.d_batch_stats, x, code,
+          train=True)[0].sum()
+      aux['d_r1'] = ali_losses.input_gradient_penalty(
+          *jax.grad(logit_sum, argnums=(0, 1))(x, code)).mean()
+      loss = loss + 0.5 * schedule.r1_gamma * aux['d_r1']
+    return loss, aux
 
   def anchor_samples(state, noise):
     # G°(z) on the same z and noise, in G's BatchNorm mode: G° == G gives
@@ -244,7 +264,7 @@ def ali_stage(state: EncoderGANState, real: jax.Array, schedule: ALISchedule):
     def loss_fn(d_params):
       enc, gen, stats = _joint_logits(state, d_params, state.d_batch_stats,
                                       encoder_pair, generator_pair)
-      loss, aux = d_terms(enc, gen)
+      loss, aux = d_terms(enc, gen, d_params, encoder_pair)
       return loss, (stats, aux)
     return _update_discriminator(state, loss_fn)
 
@@ -276,7 +296,7 @@ def ali_stage(state: EncoderGANState, real: jax.Array, schedule: ALISchedule):
     encoder_pair, generator_pair, e_stats, g_stats = _ali_pairs(state, ge, x, noise)
     enc, gen, d_stats = _joint_logits(state, d_params, state.d_batch_stats,
                                       encoder_pair, generator_pair)
-    d_loss, d_aux = d_terms(enc, gen)
+    d_loss, d_aux = d_terms(enc, gen, d_params, encoder_pair)
     ge_total, ge_aux = ge_terms(enc, gen, generator_pair[0], anchor_fake)
     return (d_loss, ge_total), (e_stats, g_stats, d_stats, {**d_aux, **ge_aux})
 

@@ -113,6 +113,10 @@ class GANConfig:
   networks, Adam(1e-4, β₁ = 0.8) and 400,000 stages that is PacGAN's 2D ALI
   recipe.
 
+  ``ali_r1`` (ALI): γ of an R1 penalty on the joint D's input gradient at the
+  encoder pairs, added to eq. 38 (``ALISchedule.r1_gamma``; a stabiliser
+  from outside the paper). 0, the default, trains eq. 38 alone.
+
   ``g_ema``: if > 0, the decay of an exponential moving average of G (its
   parameters and BatchNorm statistics), moved after every stage. The run's
   scores, samples and reconstructions are then the average's (an encoder
@@ -162,6 +166,7 @@ class GANConfig:
   gaussian_generator: bool = False
   ali_networks: str = 'embedded'
   ali_simultaneous: bool = False
+  ali_r1: float = 0.0
   recon_lambda: float = 10.0
 
   @property
@@ -173,7 +178,8 @@ class GANConfig:
           gaussian_encoder=self.gaussian_encoder,
           gaussian_generator=self.gaussian_generator,
           noise_input_encoder=self.ali_networks == 'pacgan',
-          reg_lambda=self.reg_lambda, simultaneous=self.ali_simultaneous)
+          reg_lambda=self.reg_lambda, simultaneous=self.ali_simultaneous,
+          r1_gamma=self.ali_r1)
     if self.model == 'aae':
       return encoder_stage.AAESchedule(recon_lambda=self.recon_lambda,
                                        d_steps=self.d_steps,
@@ -265,6 +271,8 @@ def validate(config: GANConfig, workdir: str,
     raise ConfigError(f'ali_networks={config.ali_networks} is for ALI on 2D data')
   if config.ali_simultaneous and config.model != 'ali':
     raise ConfigError('ali_simultaneous is for ALI')
+  if config.ali_r1 and config.model != 'ali':
+    raise ConfigError('ali_r1 is for ALI')
   try:
     config.schedule  # pylint: disable=pointless-statement
   except ValueError as e:

@@ -53,8 +53,9 @@ and E/G's steps from one pass, as PacGAN's ALI runs do. Runs and results with
 any of these are kept apart from the default ones by a suffix: ``_cosine``,
 then ``_ema<decay>``, then ``_pacgan``, then ``_lr<rate>``, then ``_b1<β₁>``,
 then ``_batch<size>``, then ``_dsteps<n>``, then ``_reg<λ>``, then
-``_r1gamma<γ>``, then ``_decaylast<stages>``, then ``_simultaneous``, then (decayed runs only, whose
-schedule follows their length) ``_steps<steps_2d>`` when that is not 4,000.
+``_r1gamma<γ>``, then ``_decaylast<stages>``, then ``_simultaneous``, then
+(decayed runs only, whose schedule follows their length)
+``_steps<steps_2d>`` when that is not 4,000.
 ``--first_seed`` tables seeds from there on, for a recipe chosen from some
 seeds' courses and tested on others; its results file ends in
 ``_firstseed<N>``, and its runs are named as any run of their seed.

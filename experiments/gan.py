@@ -115,7 +115,7 @@ def default_workdir(config: gan_loop.GANConfig) -> str:
     networks = '' if config.ali_networks == 'embedded' else f'_{config.ali_networks}'
     reg = f'_lambda{config.reg_lambda:g}' if config.reg_lambda else ''
     updates = '_simultaneous' if config.ali_simultaneous else ''
-    r1 = f'_r1{config.ali_r1:g}' if config.ali_r1 else ''
+    r1 = f'_r1gamma{config.ali_r1:g}' if config.ali_r1 else ''
     return (f'runs/ali/{config.dataset}_{config.ali_loss}{networks}{reg}'
             f'{updates}{r1}_{seed}')
   if config.model == 'aae':

@@ -210,8 +210,8 @@ def ali_stage(state: EncoderGANState, real: jax.Array, schedule: ALISchedule):
 
   Returns:
     The new state and metrics: ``d_loss`` (eq. 38, plus ``r1_gamma / 2``
-    times ``d_r1``, the mean R1 norm, where ``r1_gamma > 0``), ``d_encoder`` and
-    ``d_generator`` (D's mean probability on each kind of pair), ``g_loss``
+    times ``d_r1``, the mean R1 norm, where ``r1_gamma > 0``), ``d_encoder``
+    and ``d_generator`` (D's mean probability on each kind of pair), ``g_loss``
     (the chosen E/G loss), ``g_drift`` (with ``reg_lambda > 0``), ``ge_total``
     (what E/G minimised) and gradient norms.
   """

@@ -93,6 +93,7 @@ from typing import NamedTuple, Optional
 
 from absl import app
 from absl import flags
+import jax
 
 from benchmarks import stats
 from vi_gen import checkpoint
@@ -377,13 +378,28 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
     raise RuntimeError(f'{workdir} did not finish')
   keys = _score_keys(family)
   run = {**{k: final[k] for k in keys}, 'seed': seed,
-         'steps': steps, 'seconds_this_invocation': time.perf_counter() - start}
+         'steps': steps, 'seconds_this_invocation': time.perf_counter() - start,
+         'device': _device()}
   if finished and earlier is not None:
-    run['seconds_this_invocation'] = earlier['seconds_this_invocation']
+    # Read back, not trained, here: keep what the training invocation recorded.
+    for key in ('seconds_this_invocation', 'device'):
+      run.pop(key)
+      if key in earlier:
+        run[key] = earlier[key]
   history = _history(workdir, keys)
   if len(history) > 1:
     run['history'] = history
   return run
+
+
+def _device() -> str:
+  """What trained a run: backend, device kind and JAX version, for its record.
+
+  Seeds of one cell may be trained on different machines; their floats differ
+  in the last bits, and the record says which ran where.
+  """
+  return (f'{jax.default_backend()} ({jax.devices()[0].device_kind}), '
+          f'jax {jax.__version__}')
 
 
 def _history(workdir: str, keys: tuple[str, ...]) -> list[dict]:
@@ -594,7 +610,8 @@ def main(argv):
           record_run(dataset, loss, runs[-1])
         print(f'{dataset} {loss} seed {seed}'
               + (' (from the record)' if runs[-1].get('recorded') else '') + ': '
-              + json.dumps({k: round(v, 4) for k, v in runs[-1].items()
+              + json.dumps({k: round(v, 4) if isinstance(v, float) else v
+                            for k, v in runs[-1].items()
                             if k not in ('seed', 'steps', 'recorded', 'history')}),
               flush=True)
       raw[dataset][loss] = runs

@@ -346,6 +346,9 @@ class CommandLineTest(parameterized.TestCase):
     # Both runs were read back from their finished directories, not trained:
     # each keeps the time of the invocation that trained it.
     self.assertEqual([r['seconds_this_invocation'] for r in runs], trained_seconds)
+    # Each record names what trained it (the backend first: 'cpu (...), jax ...').
+    self.assertTrue(all(r['device'].startswith('cpu (') and ', jax ' in r['device']
+                        for r in runs), [r['device'] for r in runs])
     self.assertTrue(os.path.exists(os.path.join(out_dir, 'ali_losses.md')))
 
     outside = self._run('benchmarks.ali_losses', *args, '--only_seeds=2')

@@ -335,6 +335,10 @@ class CommandLineTest(parameterized.TestCase):
     self.assertFalse(os.path.exists(os.path.join(out_dir, 'ali_losses.md')))
     trained_seconds = [r['seconds_this_invocation']
                        for r in record['runs']['ring8']['nonsaturating']]
+    # As if seed 0 had been trained on another machine: its record keeps that.
+    record['runs']['ring8']['nonsaturating'][0]['device'] = 'gpu (elsewhere), jax 0'
+    with open(path, 'w') as f:
+      json.dump(record, f)
 
     whole = self._run('benchmarks.ali_losses', *args)
     self.assertEqual(whole.returncode, 0, whole.stderr)
@@ -346,9 +350,11 @@ class CommandLineTest(parameterized.TestCase):
     # Both runs were read back from their finished directories, not trained:
     # each keeps the time of the invocation that trained it.
     self.assertEqual([r['seconds_this_invocation'] for r in runs], trained_seconds)
-    # Each record names what trained it (the backend first: 'cpu (...), jax ...').
-    self.assertTrue(all(r['device'].startswith('cpu (') and ', jax ' in r['device']
-                        for r in runs), [r['device'] for r in runs])
+    # Each record names what trained it (the backend first: 'cpu (...), jax ...'),
+    # and reading a run back keeps the device its record names.
+    self.assertEqual(runs[0]['device'], 'gpu (elsewhere), jax 0')
+    self.assertTrue(runs[1]['device'].startswith('cpu (')
+                    and ', jax ' in runs[1]['device'], runs[1]['device'])
     self.assertTrue(os.path.exists(os.path.join(out_dir, 'ali_losses.md')))
 
     outside = self._run('benchmarks.ali_losses', *args, '--only_seeds=2')

@@ -377,15 +377,14 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
   if final is None or final['step'] != steps:
     raise RuntimeError(f'{workdir} did not finish')
   keys = _score_keys(family)
-  run = {**{k: final[k] for k in keys}, 'seed': seed,
-         'steps': steps, 'seconds_this_invocation': time.perf_counter() - start,
-         'device': _device()}
+  run = {**{k: final[k] for k in keys}, 'seed': seed, 'steps': steps}
   if finished and earlier is not None:
     # Read back, not trained, here: keep what the training invocation recorded.
-    for key in ('seconds_this_invocation', 'device'):
-      run.pop(key)
-      if key in earlier:
-        run[key] = earlier[key]
+    run.update({k: earlier[k] for k in ('seconds_this_invocation', 'device')
+                if k in earlier})
+  else:
+    run.update(seconds_this_invocation=time.perf_counter() - start,
+               device=_device())
   history = _history(workdir, keys)
   if len(history) > 1:
     run['history'] = history

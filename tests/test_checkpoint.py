@@ -78,6 +78,30 @@ class RestoreTest(absltest.TestCase):
                             params={'w': jnp.zeros(4)}))
     reader.close()
 
+  def test_a_renamed_field_restores_from_its_old_name(self):
+    # GANState's anchor was saved as `anchor_params` before it became
+    # `g_anchor_params`: such a checkpoint resumes into the new name.
+    workdir = self.create_tempdir().full_path
+    saver = checkpoint.Checkpointer(workdir)
+    saver.save(2, _Old(step=jnp.int32(2), anchor_params={'w': jnp.arange(3.0)}))
+    saver.close()
+    reader = checkpoint.Checkpointer(workdir)
+    restored = reader.restore(_New(step=jnp.int32(0),
+                                   g_anchor_params={'w': jnp.zeros(3)}))
+    reader.close()
+    self.assertEqual(int(restored.step), 2)
+    np.testing.assert_array_equal(restored.g_anchor_params['w'], np.arange(3.0))
+
+
+class _Old(flax.struct.PyTreeNode):
+  step: jnp.ndarray
+  anchor_params: dict
+
+
+class _New(flax.struct.PyTreeNode):
+  step: jnp.ndarray
+  g_anchor_params: dict
+
 
 if __name__ == '__main__':
   absltest.main()

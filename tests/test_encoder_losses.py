@@ -96,6 +96,22 @@ class ALILossesTest(absltest.TestCase):
                                    jnp.array([[3.0], [0.0]])), [10.0, 4.0])
 
 
+class ALIVariationalLossTest(absltest.TestCase):
+
+  def test_each_loss_plus_eq40s_generator_term(self):
+    enc = jnp.array([0.5, -1.0])
+    gen = jnp.array([2.0, 0.1])
+    fake = jnp.array([[1.0, 2.0], [0.0, 0.0]])
+    anchor = jnp.array([[1.0, 1.0], [0.0, 2.0]])  # drift 0.5 and 2.0 per example
+    for name, base in ali.GENERATOR_LOSSES.items():
+      np.testing.assert_allclose(
+          ali.variational_generator_loss(name, enc, gen, fake, anchor, 3.0),
+          base(enc, gen) + 3.0 * np.array([0.5, 2.0]), rtol=1e-6)
+      np.testing.assert_array_equal(
+          ali.variational_generator_loss(name, enc, gen, fake, None, 0.0),
+          base(enc, gen))
+
+
 class AAELossesTest(absltest.TestCase):
 
   def setUp(self):
@@ -128,6 +144,16 @@ class AAELossesTest(absltest.TestCase):
     jtu.check_grads(lambda c, x, r: aae.autoencoder_loss(c, x, r, 3.0).sum(),
                     (code, jnp.asarray(self.x), jnp.asarray(self.recon)), order=2,
                     modes=['rev'])
+
+  def test_variational_autoencoder_loss_adds_eq32s_term(self):
+    codes = np.array([[0.5, -1.0], [2.0, 0.0], [0.0, 0.3]], np.float32)
+    anchor = codes + np.array([[0.1, 0.1], [-0.2, 0.0], [0.0, 0.4]], np.float32)
+    got = aae.variational_autoencoder_loss(self.code, self.x, self.recon, 10.0,
+                                           codes, anchor, 2.0)
+    # λ' times the mean over the code's dimensions of (E(x) − E°(x))².
+    want = (aae.autoencoder_loss(self.code, self.x, self.recon, 10.0)
+            + 2.0 * np.array([0.01, 0.02, 0.08]))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
 
   def test_encoder_loss_against_the_optimal_discriminator_by_hand(self):
     # Codes z ~ N(mu, 1) against the prior N(0, 1). The Bayes-optimal latent D

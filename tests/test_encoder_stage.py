@@ -17,7 +17,8 @@ from vi_gen.models import encoders
 from vi_gen.models.dcgan import DCGANGenerator
 from vi_gen.models.mlp2d import MaxoutDiscriminator, MLPGenerator
 from vi_gen.training import encoder_stage
-from vi_gen.training.encoder_state import EncoderGANState
+from vi_gen.training import state as state_lib
+from vi_gen.training.state import EncoderGANState
 from vi_gen.training.stage import train_stages
 from vi_gen.training.state import apply_model
 
@@ -170,7 +171,7 @@ class StageTest(parameterized.TestCase):
     state, real = _state('ali', pacgan=True), _real(1)
     new, metrics = encoder_stage.ali_stage(state, real, schedule)
 
-    d_key, _ = encoder_stage._stage_keys(state)
+    d_key = state_lib.stage_keys(state)['d']
     noise = encoder_stage._ali_noise(state, real[0], d_key, schedule)
     ge = {'encoder': state.e_params, 'generator': state.g_params}
 
@@ -218,7 +219,7 @@ class StageTest(parameterized.TestCase):
     r1, r1_m = encoder_stage.ali_stage(state, real, r1_schedule)
     self.assertNotIn('d_r1', plain_m)
 
-    d_key, _ = encoder_stage._stage_keys(state)
+    d_key = state_lib.stage_keys(state)['d']
     keys = jax.random.split(d_key, 1) if not simultaneous else [d_key]
     noise = encoder_stage._ali_noise(state, real[0], keys[0], plain_schedule)
     ge = {'encoder': state.e_params, 'generator': state.g_params}

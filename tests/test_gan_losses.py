@@ -118,6 +118,14 @@ class GeneratorDriftTest(absltest.TestCase):
         gan.variational_generator_loss(logits, self.samples, self.anchor, 0.0),
         gan.generator_loss(logits), rtol=1e-6)
 
+  def test_no_anchor_means_no_term(self):
+    logits = jnp.array([0.3, -2.0, 1.0])
+    np.testing.assert_array_equal(
+        gan.variational_generator_loss(logits, self.samples, None, 0.0),
+        gan.generator_loss(logits))
+    with self.assertRaisesRegex(ValueError, 'anchor'):
+      gan.variational_generator_loss(logits, self.samples, None, 5.0)
+
 
 if __name__ == '__main__':
   absltest.main()

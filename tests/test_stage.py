@@ -16,6 +16,7 @@ from vi_gen.losses import gan
 from vi_gen.models.mlp2d import MaxoutDiscriminator, MLPGenerator
 from vi_gen.training.schedule import Schedule
 from vi_gen.training import stage as stage_lib
+from vi_gen.training import state as state_lib
 from vi_gen.training.stage import averaging, gan_stage, train_stages
 from vi_gen.training.state import GANState, apply_model, averaged
 
@@ -78,7 +79,7 @@ class AnchorPolicyTest(parameterized.TestCase):
     for _ in range(3):
       start = state.g_params
       state, _ = stage(state, _real(schedule))
-      chex.assert_trees_all_equal(state.anchor_params, start)
+      chex.assert_trees_all_equal(state.g_anchor_params, start)
       # Four G updates moved G away from its anchor.
       self.assertGreater(float(optax.tree.norm(
           jax.tree.map(jnp.subtract, state.g_params, start))), 0.0)
@@ -90,7 +91,7 @@ class AnchorPolicyTest(parameterized.TestCase):
     for _ in range(3):
       before = state.g_params
       state, _ = stage(state, _real(one))
-      chex.assert_trees_all_equal(state.anchor_params, before)
+      chex.assert_trees_all_equal(state.g_anchor_params, before)
 
   def test_previous_anchor_within_a_stage(self):
     # With two updates on the same z, G° after the stage is G after the first
@@ -100,7 +101,7 @@ class AnchorPolicyTest(parameterized.TestCase):
     state = _state()
     after_two, _ = _stage_fn(two)(state, _real(two))
     after_one, _ = _stage_fn(one)(_state(), _real(one))
-    chex.assert_trees_all_close(after_two.anchor_params, after_one.g_params,
+    chex.assert_trees_all_close(after_two.g_anchor_params, after_one.g_params,
                                 rtol=1e-6, atol=1e-7)
 
   def test_stage_policy_with_one_update_is_inert(self):
@@ -167,6 +168,7 @@ class KnownAnchorOutputTest(parameterized.TestCase):
 
       stage_fn = functools.partial(gan_stage, schedule=schedule)
       with mock.patch.object(stage_lib, 'apply_model', counting), \
+           mock.patch.object(state_lib, 'apply_model', counting), \
            mock.patch.object(Schedule, 'known_anchor_output',
                              Schedule.known_anchor_output if know
                              else lambda self, step, repeat: None):

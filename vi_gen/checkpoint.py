@@ -20,6 +20,11 @@ class IncompatibleCheckpointError(ValueError):
   """A workdir's checkpoint was made by a different configuration."""
 
 
+# State fields renamed since checkpoints were first written: {new: old}. A
+# checkpoint that holds the old name restores into the new one.
+RENAMED_FIELDS = {'g_anchor_params': 'anchor_params'}
+
+
 class Checkpointer:
   """Saves and restores a Flax struct state under ``workdir/checkpoints``.
 
@@ -46,15 +51,20 @@ class Checkpointer:
 
     A top-level field that the checkpoint lacks and that is empty in
     ``template`` (one added to the state since, unused by this run, such as
-    ALI's anchor without its term) keeps the template's empty value.
+    ALI's anchor without its term) keeps the template's empty value; one
+    saved under its old name (:data:`RENAMED_FIELDS`) is read from there.
     """
     step = self.latest_step() if step is None else step
     target = flax.serialization.to_state_dict(template)
     on_disk = self._manager.item_metadata(step)
+    renamed = {new: old for new, old in RENAMED_FIELDS.items()
+               if new in target and new not in on_disk and old in on_disk}
+    target = {renamed.get(k, k): v for k, v in target.items()}
     added = {k: v for k, v in target.items()
              if k not in on_disk and not jax.tree.leaves(v)}
     target = {k: v for k, v in target.items() if k not in added}
     restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))
+    restored = {new: restored.pop(old) for new, old in renamed.items()} | restored
     return flax.serialization.from_state_dict(template, {**restored, **added})
 
   def close(self) -> None:

@@ -9,8 +9,12 @@ prior** (SPEC.md §2); 1 − D(z) is the probability that z is a code E(x).
 Every function takes logits and returns per-example values; the caller reduces.
 """
 
+from typing import Optional
+
 import jax
 import jax.numpy as jnp
+
+from vi_gen.losses import gan
 
 
 def latent_discriminator_loss(code_logits: jax.Array,
@@ -82,3 +86,30 @@ def autoencoder_loss(code_logits: jax.Array, x: jax.Array,
   """
   return (encoder_adversarial_loss(code_logits)
           + recon_lambda * reconstruction_error(x, reconstruction))
+
+
+def variational_autoencoder_loss(
+    code_logits: jax.Array, x: jax.Array, reconstruction: jax.Array,
+    recon_lambda: float, codes: jax.Array, anchor_codes: Optional[jax.Array],
+    reg_lambda: float) -> jax.Array:
+  """Eq. 34 with eq. 32's encoder term: ``eq. 34 + λ' ‖E(x) − E°(x)‖²``.
+
+  Eq. 32 keeps ``KL(p(z) ‖ p°(z))``, which eq. 33 drops; with a narrow
+  Gaussian around E(x) it is eq. 26's regulariser on the encoder
+  (:func:`vi_gen.losses.gan.generator_drift` on codes).
+
+  Args:
+    code_logits, x, reconstruction, recon_lambda: as :func:`autoencoder_loss`.
+    codes: E(x), ``[batch, latent]``.
+    anchor_codes: E°(x), or None to leave the term out (then ``reg_lambda``
+      must be 0).
+    reg_lambda: λ' ≥ 0.
+
+  Returns:
+    Per-example loss, ``[batch]``.
+
+  References:
+    arXiv 1807.05936, eqs. 32–34 and 26.
+  """
+  base = autoencoder_loss(code_logits, x, reconstruction, recon_lambda)
+  return gan.with_drift(base, codes, anchor_codes, reg_lambda)

@@ -26,7 +26,7 @@ Since −log D − (−log(1 − D)) = −l, eq. 41 equals eq. 43 minus the enco
 pair's logit, example by example.
 """
 
-from typing import Callable
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -124,3 +124,37 @@ GENERATOR_LOSSES: dict[str, GeneratorLoss] = {
     'minimax': minimax_generator_loss,
     'nonsaturating': nonsaturating_generator_loss,
 }
+
+
+def variational_generator_loss(
+    loss: str,
+    encoder_logits: jax.Array,
+    generator_logits: jax.Array,
+    samples: jax.Array,
+    anchor_samples: Optional[jax.Array],
+    reg_lambda: float,
+) -> jax.Array:
+  """An E/G loss with eq. 40's generator term: ``loss + λ ‖G(z) − G°(z)‖²``.
+
+  Eq. 40 keeps ``E_z KL(q(x|z) ‖ q°(x|z))``, which eq. 41 drops; with a narrow
+  Gaussian around G(z) it is eq. 26's regulariser (:func:`gan.generator_drift`),
+  as it is for the GAN. Eq. 40's other dropped term, on the encoder, is not
+  included.
+
+  Args:
+    loss: a key of :data:`GENERATOR_LOSSES` (eq. 41, 42 or 43).
+    encoder_logits: D's logits on (x, E(x)), shape ``[batch]``.
+    generator_logits: D's logits on (G(z), z), same shape.
+    samples: G(z), ``[batch, ...]``.
+    anchor_samples: G°(z) for the same z and noise, or None to leave the
+      term out (then ``reg_lambda`` must be 0).
+    reg_lambda: λ ≥ 0.
+
+  Returns:
+    Per-example loss, ``[batch]``.
+
+  References:
+    arXiv 1807.05936, eqs. 40–43 and 26.
+  """
+  base = GENERATOR_LOSSES[loss](encoder_logits, generator_logits)
+  return gan.with_drift(base, samples, anchor_samples, reg_lambda)

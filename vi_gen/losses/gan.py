@@ -10,6 +10,8 @@ the caller reduces, as optax does. The identities used throughout are
 stay finite for any finite logit.
 """
 
+from typing import Optional
+
 import jax
 import jax.numpy as jnp
 
@@ -97,7 +99,7 @@ def generator_drift(samples: jax.Array, anchor_samples: jax.Array) -> jax.Array:
 def variational_generator_loss(
     fake_logits: jax.Array,
     samples: jax.Array,
-    anchor_samples: jax.Array,
+    anchor_samples: Optional[jax.Array],
     reg_lambda: float,
 ) -> jax.Array:
   """The complete generator loss, eq. 26: ``-log D(G(z)) + λ ‖G(z) - G°(z)‖²``.
@@ -105,7 +107,8 @@ def variational_generator_loss(
   Args:
     fake_logits: D's logits on ``samples``, shape ``[batch]``.
     samples: G(z), shape ``[batch, ...]``.
-    anchor_samples: G°(z) for the same z, same shape as ``samples``.
+    anchor_samples: G°(z) for the same z, same shape as ``samples``; None
+      leaves the term out (``reg_lambda`` must then be 0).
     reg_lambda: λ ≥ 0; 0 gives the standard non-saturating loss.
 
   Returns:
@@ -114,5 +117,30 @@ def variational_generator_loss(
   References:
     arXiv 1807.05936, eq. 26.
   """
-  return generator_loss(fake_logits) + reg_lambda * generator_drift(
-      samples, anchor_samples)
+  return with_drift(generator_loss(fake_logits), samples, anchor_samples,
+                    reg_lambda)
+
+
+def with_drift(loss: jax.Array, samples: jax.Array,
+               anchor_samples: Optional[jax.Array],
+               reg_lambda: float) -> jax.Array:
+  """``loss + λ ‖samples − anchor_samples‖²`` per example: eq. 26's form.
+
+  The one place the anchor term joins a loss: the GAN's generator (eq. 26),
+  ALI's generator (eq. 40) and the AAE's encoder (eq. 32) all add it so.
+
+  Args:
+    loss: per-example loss, ``[batch]``.
+    samples: the network's output, ``[batch, ...]``.
+    anchor_samples: its anchor's output on the same input, or None: no term
+      (``reg_lambda`` must then be 0).
+    reg_lambda: λ ≥ 0.
+
+  Returns:
+    Per-example loss, ``[batch]``.
+  """
+  if anchor_samples is None:
+    if reg_lambda:
+      raise ValueError(f'reg_lambda={reg_lambda} needs the anchor\'s samples')
+    return loss
+  return loss + reg_lambda * generator_drift(samples, anchor_samples)

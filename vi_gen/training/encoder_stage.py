@@ -22,8 +22,8 @@ from vi_gen import parallel
 from vi_gen.losses import aae as aae_losses
 from vi_gen.losses import ali as ali_losses
 from vi_gen.losses import gan as gan_losses
-from vi_gen.training.encoder_state import EncoderGANState
-from vi_gen.training.state import apply_model
+from vi_gen.training.state import (EncoderGANState, anchor_output, apply_model,
+                                   mean_metrics, stage_keys)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,13 +110,6 @@ class AAESchedule:
       raise ValueError(f'd_steps must be >= 1, got {self.d_steps}')
 
 
-def _stage_keys(state: EncoderGANState):
-  # The first of the three keys is the stage's on-device data key
-  # (`stage._data_key`), as in the GAN stage.
-  _, d_key, ge_key = jax.random.split(jax.random.fold_in(state.rng, state.step), 3)
-  return d_key, ge_key
-
-
 def _normal(key: jax.Array, shape) -> jax.Array:
   return parallel.constrain_batch(jax.random.normal(key, shape))
 
@@ -156,14 +149,14 @@ def _update_encoder_generator(state: EncoderGANState, loss_fn):
 
 
 def _stage(state, real, d_steps, d_update, ge_update):
-  d_key, ge_key = _stage_keys(state)
+  keys = stage_keys(state)  # the GAN stage's: 'd' for D's phase, 'g' for E/G's
   d_metrics = []
-  for i, key in enumerate(jax.random.split(d_key, d_steps)):
+  for i, key in enumerate(jax.random.split(keys['d'], d_steps)):
     state, m = d_update(state, real[i], key)
     d_metrics.append(m)
-  state, ge_metrics = ge_update(state, real[-1], ge_key)
-  mean = lambda ms: jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *ms)
-  return state.replace(step=state.step + 1), {**mean(d_metrics), **ge_metrics}
+  state, ge_metrics = ge_update(state, real[-1], keys['g'])
+  return state.replace(step=state.step + 1), {**mean_metrics(d_metrics),
+                                              **ge_metrics}
 
 
 # ALI (eqs. 35–43).
@@ -216,7 +209,6 @@ def ali_stage(state: EncoderGANState, real: jax.Array, schedule: ALISchedule):
     (what E/G minimised) and gradient norms.
   """
   ge_now = lambda s: {'encoder': s.e_params, 'generator': s.g_params}
-  generator_loss = ali_losses.GENERATOR_LOSSES[schedule.loss]
   reg = schedule.reg_lambda > 0
 
   def d_terms(enc, gen, d_params, encoder_pair):
@@ -240,17 +232,16 @@ def ali_stage(state: EncoderGANState, real: jax.Array, schedule: ALISchedule):
     if not reg:
       return None
     z, _, g_kwargs = noise
-    fake, _ = apply_model(state.generator, state.g_anchor_params,
-                          state.g_batch_stats, z, train=True, **g_kwargs)
-    return jax.lax.stop_gradient(fake)
+    return anchor_output(state.generator, state.g_anchor_params,
+                         state.g_batch_stats, z, **g_kwargs)
 
   def ge_terms(enc, gen, fake, anchor_fake):
-    loss = generator_loss(enc, gen).mean()
-    aux = {'g_loss': loss}
-    if not reg:
-      return loss, aux
-    aux['g_drift'] = gan_losses.generator_drift(fake, anchor_fake).mean()
-    return loss + schedule.reg_lambda * aux['g_drift'], aux
+    total = ali_losses.variational_generator_loss(
+        schedule.loss, enc, gen, fake, anchor_fake, schedule.reg_lambda).mean()
+    aux = {'g_loss': ali_losses.GENERATOR_LOSSES[schedule.loss](enc, gen).mean()}
+    if reg:
+      aux['g_drift'] = gan_losses.generator_drift(fake, anchor_fake).mean()
+    return total, aux
 
   def move_anchor(new_state, state):
     # The parameters this update started from become G° (a pytree swap).
@@ -287,9 +278,8 @@ def ali_stage(state: EncoderGANState, real: jax.Array, schedule: ALISchedule):
     return _stage(state, real, schedule.d_steps, d_update, ge_update)
 
   # Simultaneous: one pass, both losses, a gradient of each from its vjp.
-  d_key, _ = _stage_keys(state)
   x = real[0]
-  noise = _ali_noise(state, x, d_key, schedule)
+  noise = _ali_noise(state, x, stage_keys(state)['d'], schedule)
   anchor_fake = anchor_samples(state, noise)
 
   def losses(d_params, ge):
@@ -347,10 +337,8 @@ def aae_stage(state: EncoderGANState, real: jax.Array, schedule: AAESchedule):
 
   def ge_update(state, x, key):
     del key
-    if reg:  # E°(x) in E's BatchNorm mode: E° == E gives E°(x) == E(x) exactly.
-      anchor_codes, _ = apply_model(state.encoder, state.e_anchor_params,
-                                    state.e_batch_stats, x, train=True)
-      anchor_codes = jax.lax.stop_gradient(anchor_codes)
+    anchor_codes = (anchor_output(state.encoder, state.e_anchor_params,
+                                  state.e_batch_stats, x) if reg else None)
 
     def loss_fn(ge):
       codes, e_stats = apply_model(state.encoder, ge['encoder'],
@@ -359,13 +347,13 @@ def aae_stage(state: EncoderGANState, real: jax.Array, schedule: AAESchedule):
                                    state.g_batch_stats, codes, train=True)
       logits, _ = apply_model(state.discriminator, state.d_params,
                               state.d_batch_stats, codes, train=True)
-      total = aae_losses.autoencoder_loss(logits, x, recon,
-                                          schedule.recon_lambda).mean()
+      total = aae_losses.variational_autoencoder_loss(
+          logits, x, recon, schedule.recon_lambda, codes, anchor_codes,
+          schedule.reg_lambda).mean()
       aux = {'g_loss': aae_losses.encoder_adversarial_loss(logits).mean(),
              'train_reconstruction': aae_losses.reconstruction_error(x, recon).mean()}
       if reg:
         aux['e_drift'] = gan_losses.generator_drift(codes, anchor_codes).mean()
-        total = total + schedule.reg_lambda * aux['e_drift']
       return total, (e_stats, g_stats, aux)
 
     new_state, metrics = _update_encoder_generator(state, loss_fn)

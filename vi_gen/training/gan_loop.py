@@ -48,7 +48,7 @@ from vi_gen.training.schedule import Schedule
 from vi_gen.training import encoder_stage
 from vi_gen.training import stage as stage_lib
 from vi_gen.training import state as state_lib
-from vi_gen.training.encoder_state import EncoderGANState
+from vi_gen.training.state import EncoderGANState
 from vi_gen.training.state import GANState
 
 # The adversarial models the loop trains: the GAN (eqs. 16–26), the AAE

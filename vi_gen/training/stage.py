@@ -24,7 +24,8 @@ from vi_gen import parallel
 from vi_gen import xla
 from vi_gen.losses import gan as gan_losses
 from vi_gen.training.schedule import Schedule
-from vi_gen.training.state import GANState, apply_model, update_average
+from vi_gen.training.state import (GANState, anchor_output, apply_model,
+                                   mean_metrics, stage_keys, update_average)
 
 # Sampler of real data: (key, leading shape) -> array [*leading shape, *data shape].
 RealSampler = Callable[[jax.Array, tuple], jax.Array]
@@ -34,16 +35,6 @@ _LOSS_KEYS = ('d_loss', 'g_loss')
 # A stage: (state, real [d_steps, batch, ...], schedule) -> (state, metrics).
 # Every stage's metrics include _LOSS_KEYS; every schedule has `d_steps`.
 StageFn = Callable[..., tuple]
-
-
-def _stage_keys(state: GANState) -> dict[str, jax.Array]:
-  data, d, g = jax.random.split(jax.random.fold_in(state.rng, state.step), 3)
-  return {'data': data, 'd': d, 'g': g}
-
-
-def _data_key(state) -> jax.Array:
-  """The key for stage ``state.step``'s on-device data, for any stage function."""
-  return _stage_keys(state)['data']
 
 
 def _discriminator_update(state: GANState, real: jax.Array, key: jax.Array):
@@ -94,25 +85,22 @@ def _generator_update(state: GANState, z: jax.Array, schedule: Schedule,
   """
   reg = schedule.reg_lambda > 0
   if reg and anchor_fake is None and not anchor_is_current:
-    # G°(z): one forward pass with the anchor's parameters, in the same BatchNorm
-    # mode as G(z), so that G° == G gives G°(z) == G(z) exactly.
-    anchor_fake, _ = apply_model(state.generator, state.anchor_params,
-                                 state.g_batch_stats, z, train=True)
-    anchor_fake = jax.lax.stop_gradient(anchor_fake)
+    anchor_fake = anchor_output(state.generator, state.g_anchor_params,
+                                state.g_batch_stats, z)
 
   def loss_fn(g_params):
     fake, stats = apply_model(state.generator, g_params, state.g_batch_stats, z,
                               train=True)
     logits, _ = apply_model(state.discriminator, state.d_params,
                             state.d_batch_stats, fake, train=True)
-    adversarial = gan_losses.generator_loss(logits).mean()
-    aux = {'g_loss': adversarial}
-    total = adversarial
+    anchor = None
     if reg:
       anchor = jax.lax.stop_gradient(fake) if anchor_is_current else anchor_fake
-      drift = gan_losses.generator_drift(fake, anchor).mean()
-      aux['g_drift'] = drift
-      total = adversarial + schedule.reg_lambda * drift
+    total = gan_losses.variational_generator_loss(
+        logits, fake, anchor, schedule.reg_lambda).mean()
+    aux = {'g_loss': gan_losses.generator_loss(logits).mean()}
+    if reg:
+      aux['g_drift'] = gan_losses.generator_drift(fake, anchor).mean()
     return total, (stats, aux, fake)
 
   (total, (stats, aux, fake)), grads = jax.value_and_grad(
@@ -120,8 +108,9 @@ def _generator_update(state: GANState, z: jax.Array, schedule: Schedule,
   updates, opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
   new_params = optax.apply_updates(state.g_params, updates)
   # `previous`: the parameters this update started from become G° (a pytree swap).
-  anchor = state.g_params if schedule.anchor == 'previous' else state.anchor_params
-  state = state.replace(g_params=new_params, anchor_params=anchor,
+  anchor = (state.g_params if schedule.anchor == 'previous'
+            else state.g_anchor_params)
+  state = state.replace(g_params=new_params, g_anchor_params=anchor,
                         g_batch_stats=stats, g_opt_state=opt_state)
   metrics = dict(aux, g_total=total, g_grad_norm=optax.tree.norm(grads),
                  g_update_norm=optax.tree.norm(updates))
@@ -140,7 +129,7 @@ def gan_stage(state: GANState, real: jax.Array, schedule: Schedule):
     The new state (``step`` advanced by one) and a dict of scalar metrics, each
     averaged over the stage's D or G updates.
   """
-  keys = _stage_keys(state)
+  keys = stage_keys(state)
   batch = real.shape[1]
 
   # Python loops, not lax.scan: the counts are small and static, and XLA on CPU
@@ -152,7 +141,7 @@ def gan_stage(state: GANState, real: jax.Array, schedule: Schedule):
     d_metrics.append(m)
 
   if schedule.anchor == 'stage':
-    state = state.replace(anchor_params=state.g_params)
+    state = state.replace(g_anchor_params=state.g_params)
 
   g_keys = jax.random.split(keys['g'], schedule.g_steps)
   g_metrics = []
@@ -168,9 +157,15 @@ def gan_stage(state: GANState, real: jax.Array, schedule: Schedule):
           anchor_is_current=known == 'current')
       g_metrics.append(m)
 
-  mean = lambda ms: jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *ms)
-  metrics = {**mean(d_metrics), **mean(g_metrics)}
+  metrics = {**mean_metrics(d_metrics), **mean_metrics(g_metrics)}
   return state.replace(step=state.step + 1), metrics
+
+
+def first_bad_step(bad_step: jax.Array, state, metrics: dict) -> jax.Array:
+  """The run's one NaN check: ``bad_step``, or this stage's number if it is the
+  first whose D or G loss is not finite (stage numbers are 1-based; 0: none)."""
+  finite = jnp.all(jnp.stack([jnp.isfinite(metrics[k]) for k in _LOSS_KEYS]))
+  return jnp.where((bad_step == 0) & ~finite, state.step, bad_step)
 
 
 @functools.cache
@@ -211,7 +206,7 @@ def train_stages(state: GANState, num_stages: jax.Array, *, schedule: Schedule,
     1-based number of the first stage with a non-finite loss (0 if none).
   """
   def run_one(state):
-    real = sample_real(_data_key(state), (schedule.d_steps, batch_size))
+    real = sample_real(stage_keys(state)['data'], (schedule.d_steps, batch_size))
     return stage_fn(state, parallel.constrain_batch(real, batch_axis=1), schedule)
 
   metrics_shape = jax.eval_shape(run_one, state)[1]
@@ -224,8 +219,7 @@ def train_stages(state: GANState, num_stages: jax.Array, *, schedule: Schedule,
   def body(carry):
     i, state, sums, bad_step = carry
     state, metrics = run_one(state)
-    finite = jnp.all(jnp.stack([jnp.isfinite(metrics[k]) for k in _LOSS_KEYS]))
-    bad_step = jnp.where(finite, 0, state.step)
+    bad_step = first_bad_step(jnp.zeros((), jnp.int32), state, metrics)
     sums = jax.tree.map(jnp.add, sums, metrics)
     return i + 1, state, sums, bad_step
 
@@ -273,6 +267,5 @@ def train_stage_on_batch(state: GANState, real: jax.Array, totals: Totals, *,
   """
   state, metrics = stage_fn(state, real, schedule)
   sums, count, bad_step = totals
-  finite = jnp.all(jnp.stack([jnp.isfinite(metrics[k]) for k in _LOSS_KEYS]))
-  bad_step = jnp.where((bad_step == 0) & ~finite, state.step, bad_step)
+  bad_step = first_bad_step(bad_step, state, metrics)
   return state, (jax.tree.map(jnp.add, sums, metrics), count + 1, bad_step)

@@ -96,11 +96,14 @@ from absl import flags
 import jax
 
 from benchmarks import stats
+from vi_gen import records as records_lib
 from vi_gen import checkpoint
 from vi_gen import filelock
 from vi_gen.data import images
 from vi_gen.losses import ali as ali_losses
-from vi_gen.training import gan_loop
+from vi_gen.training import adversarial
+from vi_gen.training import config as config_lib
+import configs
 
 _DATASETS = flags.DEFINE_list('datasets', ['ring8', 'grid25', 'mnist'], 'Datasets.')
 _LOSSES = flags.DEFINE_list('losses', list(ali_losses.GENERATOR_LOSSES),
@@ -126,7 +129,7 @@ _LR_2D = flags.DEFINE_float(
     'lr_2d', None, 'Adam learning rate of E/G and of D for the 2D runs '
     '(default: the 2D default of experiments.ali, 1e-3).')
 _ALI_NETWORKS = flags.DEFINE_enum(
-    'ali_networks', 'embedded', list(gan_loop.ALI_NETWORKS),
+    'ali_networks', 'embedded', list(config_lib.ALI_NETWORKS),
     '2D encoder and joint D (experiments.ali --ali_networks).')
 _BETA1_2D = flags.DEFINE_float(
     'beta1_2d', None, 'Adam β₁ of both 2D optimisers (default: experiments.ali\'s, 0.5).')
@@ -148,7 +151,7 @@ _DECAY_STAGES_2D = flags.DEFINE_integer(
 _SIMULTANEOUS = flags.DEFINE_boolean(
     'ali_simultaneous', False,
     '2D runs: D and E/G updates from one pass (experiments.ali --ali_simultaneous).')
-_LR_DECAY = flags.DEFINE_enum('lr_decay', 'constant', list(gan_loop.LR_DECAYS),
+_LR_DECAY = flags.DEFINE_enum('lr_decay', 'constant', list(config_lib.LR_DECAYS),
                               'Learning-rate decay of every run.')
 _G_EMA = flags.DEFINE_float(
     'g_ema', 0.0, 'Decay of a moving average of G in every run, scored in its '
@@ -220,7 +223,7 @@ def _text(value) -> str:
 EQUATION = {'vi': 'eq. 41 (paper)', 'minimax': 'eq. 42 (minimax)',
             'nonsaturating': 'eq. 43 (non-saturating)'}
 PUBLISHED_ALI = {'ring8': (6.6, 97.6, 0.36), 'grid25': (24.1, 95.7, 0.14)}
-# Seeds per cell of the published 2D rows' protocol (PacGAN; SPEC.md §4).
+# Seeds per cell of the published 2D rows' protocol (PacGAN; docs/protocols.md).
 PROTOCOL_SEEDS_2D = 10
 # Per dataset: the scores reported, and the one that ranks the losses
 # (with whether larger is better).
@@ -360,7 +363,7 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
   if not os.path.exists(workdir) and earlier is not None:
     return {**earlier, 'recorded': True}
   finished = _finished(workdir, steps)
-  config = gan_loop.default_config(dataset, model='ali')
+  config = configs.recipe(dataset, model='ali')
   config = dataclasses.replace(config, ali_loss=loss, seed=seed, steps=steps,
                                eval_every=min(_EVAL_EVERY.value or steps, steps),
                                checkpoint_every=min(_CHECKPOINT_EVERY.value or steps,
@@ -373,7 +376,7 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
       overrides.update(dict.fromkeys(row.fields, row.flag.value))
     config = dataclasses.replace(config, **overrides)
   start = time.perf_counter()
-  final = gan_loop.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
+  final = adversarial.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
   if final is None or final['step'] != steps:
     raise RuntimeError(f'{workdir} did not finish')
   keys = _score_keys(family)
@@ -407,7 +410,7 @@ def _history(workdir: str, keys: tuple[str, ...]) -> list[dict]:
   With ``--eval_every`` they go into the run's record, so that a run's course
   outlives its directory as its final scores do.
   """
-  records = checkpoint.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
+  records = records_lib.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
   return [{'step': r['step'], **{k: r[k] for k in keys}}
           for r in records if all(k in r for k in keys)]
 
@@ -452,7 +455,7 @@ def beats_published(dataset: str, rows: dict) -> str:
                   if rows[loss]['seeds'] < PROTOCOL_SEEDS_2D})
     caveat = ('' if not few else
               f' (over {" or ".join(map(str, few))} seed{"s" if few[-1] > 1 else ""}; '
-              f'the 2D protocol, SPEC §4, reports {PROTOCOL_SEEDS_2D})')
+              f'the 2D protocol, docs/protocols.md, reports {PROTOCOL_SEEDS_2D})')
     return (f'{dataset}: {", ".join(EQUATION[loss] for loss in winners)} beat the '
             'published ALI row '
             f'({modes} modes, {hq}% HQ, KL {kl}) on all three means{caveat}.')
@@ -470,7 +473,7 @@ def markdown(summary: dict, raw: dict) -> str:
   budgets = []
   if any(_family(d) == '2d' for d in raw):
     first_2d = next(d for d in raw if _family(d) == '2d')
-    batch = _BATCH_2D.value or gan_loop.default_config(first_2d, model='ali').batch_size
+    batch = _BATCH_2D.value or configs.recipe(first_2d, model='ali').batch_size
     budgets.append(f'{_STEPS_2D.value} stages (2D, batch {batch})')
   if 'mnist' in raw:
     budgets.append(f'{_STEPS_MNIST.value} stages (MNIST, batch 64)')

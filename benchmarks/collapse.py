@@ -32,7 +32,9 @@ import numpy as np
 from benchmarks import stats
 from vi_gen.data import toy2d
 from vi_gen.metrics.modes2d import mode_metrics
-from vi_gen.training import gan_loop
+from vi_gen.metrics import evaluation
+from vi_gen.training import build
+from vi_gen.training import config as config_lib
 from vi_gen.training.stage import train_stages
 
 _SEEDS = flags.DEFINE_integer('seeds', 10, 'Seeds per arm.')
@@ -66,17 +68,17 @@ def arms():
   ]
 
 
-def run_one(config: gan_loop.GANConfig) -> tuple[dict, float]:
+def run_one(config: config_lib.GANConfig) -> tuple[dict, float]:
   """Trains one seed for config.steps stages; returns final metrics and seconds."""
   start = time.perf_counter()
-  state = gan_loop.create_state(config)
+  state = build.create_state(config)
   state, _, bad_step = train_stages(
       state, jnp.asarray(config.steps, jnp.int32), schedule=config.schedule,
       sample_real=toy2d.real_sampler(config.dataset), batch_size=config.batch_size)
   mixture = toy2d.get_mixture(config.dataset)
   z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1),
                         (config.eval_samples, config.latent_dim))
-  result = mode_metrics(gan_loop.generate(state, z), mixture.means, mixture.sigma)
+  result = mode_metrics(evaluation.generate(state, z), mixture.means, mixture.sigma)
   scores = {'modes': int(result.modes), 'hq': float(result.hq),
             'reverse_kl': float(result.reverse_kl), 'diverged_at': int(bad_step)}
   return scores, time.perf_counter() - start
@@ -84,7 +86,7 @@ def run_one(config: gan_loop.GANConfig) -> tuple[dict, float]:
 
 def main(argv):
   del argv
-  base = gan_loop.GANConfig(steps=_STEPS.value)
+  base = config_lib.GANConfig(steps=_STEPS.value)
   rows = []
   for dataset in _DATASETS.value:
     num_modes = toy2d.get_mixture(dataset).num_modes

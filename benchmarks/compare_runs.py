@@ -26,7 +26,7 @@ from absl import app
 from absl import flags
 
 from benchmarks import stats
-from vi_gen import checkpoint
+from vi_gen import records
 
 _A = flags.DEFINE_string('a', None, 'Root of the first set of runs.', required=True)
 _B = flags.DEFINE_string('b', None, 'Root of the second set of runs.', required=True)
@@ -45,7 +45,7 @@ def load(root: str, scores, late_from=None) -> dict[int, dict]:
     path = os.path.join(root, name, 'metrics.jsonl')
     if not match or not os.path.exists(path):
       continue
-    rows = checkpoint.read_metrics(path)
+    rows = records.read_metrics(path)
     evaluations = [r for r in rows if all(k in r for k in scores)]
     if not evaluations:
       continue

@@ -1,6 +1,6 @@
 r"""Is the input pipeline the bottleneck? Its stages/s against the training step's.
 
-    TFDS_MANUAL_DIR=../shared/data/tfds/downloads/manual python -m benchmarks.input_pipeline
+    TFDS_MANUAL_DIR=/path/to/mnist python -m benchmarks.input_pipeline
 
 For each dataset and schedule, measures (1) how many stage batches
 ``[d_steps, 64, H, W, C]`` the TFDS pipeline of ``vi_gen/data/images.py``
@@ -25,7 +25,9 @@ from benchmarks import pipeline
 from benchmarks import stats
 from experiments import quiet_logs
 from vi_gen.data import images
-from vi_gen.training import gan_loop
+from vi_gen.training import build
+from vi_gen.training import config as config_lib
+import configs
 from vi_gen.training import stage as stage_lib
 
 _DATASETS = flags.DEFINE_list('datasets', ['mnist', 'stacked_mnist'],
@@ -39,23 +41,23 @@ _MANUAL_DIR = flags.DEFINE_string('manual_dir', None,
                                   'TFDS manual_dir (default: $TFDS_MANUAL_DIR).')
 
 
-def _batches(config: gan_loop.GANConfig):
+def _batches(config: config_lib.GANConfig):
   return pipeline.stage_batches(config, _DATA_DIR.value, _MANUAL_DIR.value)
 
 
-def training_rate(config: gan_loop.GANConfig) -> float:
+def training_rate(config: config_lib.GANConfig) -> float:
   batches = _batches(config)
-  state = gan_loop.create_state(config)
+  state = build.create_state(config)
   real_shape = (config.d_steps, config.batch_size,
                 *images.get_dataset(config.dataset).shape)
-  totals = stage_lib.zero_totals(state, real_shape, config.schedule)
+  totals = stage_lib.zero_totals(state, real_shape, build.schedule(config))
   state, totals = stage_lib.train_stage_on_batch(  # compile
-      state, next(batches)['image'], totals, schedule=config.schedule)
+      state, next(batches)['image'], totals, schedule=build.schedule(config))
   jax.block_until_ready(totals)
   start = time.perf_counter()
   for _ in range(_TRAIN_STAGES.value):
     state, totals = stage_lib.train_stage_on_batch(
-        state, next(batches)['image'], totals, schedule=config.schedule)
+        state, next(batches)['image'], totals, schedule=build.schedule(config))
   jax.block_until_ready(totals)
   return _TRAIN_STAGES.value / (time.perf_counter() - start)
 
@@ -66,8 +68,8 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   rows = []
   for dataset in _DATASETS.value:
-    for preset in gan_loop.PRESETS:
-      config = dataclasses.replace(gan_loop.default_config(dataset, preset),
+    for preset in config_lib.PRESETS:
+      config = dataclasses.replace(configs.recipe(dataset, preset),
                                    reg_lambda=5.0)
       try:
         pipe = pipeline.pipeline_rate(config, _PIPELINE_BATCHES.value,

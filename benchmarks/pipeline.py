@@ -4,10 +4,10 @@ import time
 from typing import Optional
 
 from vi_gen.data import images
-from vi_gen.training import gan_loop
+from vi_gen.training import config as config_lib
 
 
-def stage_batches(config: gan_loop.GANConfig, data_dir: Optional[str] = None,
+def stage_batches(config: config_lib.GANConfig, data_dir: Optional[str] = None,
                   manual_dir: Optional[str] = None):
   """The training stream of ``config``'s dataset, as the experiment reads it."""
   return images.train_batches(config.dataset, batch_size=config.batch_size,
@@ -15,7 +15,7 @@ def stage_batches(config: gan_loop.GANConfig, data_dir: Optional[str] = None,
                               manual_dir=manual_dir)
 
 
-def pipeline_rate(config: gan_loop.GANConfig, num_batches: int,
+def pipeline_rate(config: config_lib.GANConfig, num_batches: int,
                   data_dir: Optional[str] = None,
                   manual_dir: Optional[str] = None) -> float:
   """Stage batches per second that the pipeline delivers when nothing else runs."""

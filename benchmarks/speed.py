@@ -1,6 +1,6 @@
 r"""How fast does vi_gen train, against the hardware and against PyTorch?
 
-    TFDS_MANUAL_DIR=../shared/data/tfds/downloads/manual python -m benchmarks.speed
+    TFDS_MANUAL_DIR=/path/to/mnist python -m benchmarks.speed
 
 One run measures, on the default JAX device, and prints and writes
 ``--out_dir/speed.{md,json}`` (``speed_<platform>.*`` off the CPU):
@@ -60,7 +60,10 @@ from vi_gen import em
 from vi_gen import xla
 from vi_gen.data import images
 from vi_gen.models import vae as vae_models
-from vi_gen.training import gan_loop
+from vi_gen.data import toy2d
+from vi_gen.training import build
+from vi_gen.training import config as config_lib
+import configs
 from vi_gen.training import stage as stage_lib
 from vi_gen.training import vae_step
 
@@ -129,10 +132,10 @@ def _flops(compiled) -> float:
 
 
 def step_config(dataset: str, reg_lambda: float,
-                exp1: bool = False) -> gan_loop.GANConfig:
+                exp1: bool = False) -> config_lib.GANConfig:
   """The paper's image defaults, as one D and one G update per stage (``previous``
   anchor), or with ``exp1`` as the paper's exp1 stage (their default schedule)."""
-  config = dataclasses.replace(gan_loop.default_config(dataset, 'exp1'),
+  config = dataclasses.replace(configs.recipe(dataset, 'exp1'),
                                reg_lambda=reg_lambda)
   if exp1:
     return config
@@ -143,13 +146,13 @@ def step_config(dataset: str, reg_lambda: float,
 def time_dcgan_step(dataset: str, reg_lambda: float, fast_layers: bool,
                     steps: int, repeats: int, exp1: bool = False) -> dict:
   config = step_config(dataset, reg_lambda, exp1)
-  state = gan_loop.create_state(config, fast_layers=fast_layers)
+  state = build.create_state(config, fast_layers=fast_layers)
   shape = (1, config.batch_size, *images.get_dataset(dataset).shape)
   real = jax.random.uniform(jax.random.PRNGKey(1), shape, minval=-1, maxval=1)
-  totals = stage_lib.zero_totals(state, shape, config.schedule)
+  totals = stage_lib.zero_totals(state, shape, build.schedule(config))
   start = time.perf_counter()
   compiled = stage_lib.train_stage_on_batch.lower(
-      state, real, totals, schedule=config.schedule).compile()
+      state, real, totals, schedule=build.schedule(config)).compile()
   compile_s = time.perf_counter() - start
   carry = [state, totals]
 
@@ -261,12 +264,12 @@ def toy2d_rates(fused_stages: int, machine_gflops: Optional[float] = None,
   reach at that rate, and what that ceiling is as a multiple of the per-call rate:
   fusing can only remove what a call costs beyond its stage's arithmetic.
   """
-  config = dataclasses.replace(gan_loop.default_config('ring8'), **overrides)
-  sampler = gan_loop.toy2d.real_sampler(config.dataset)
-  state = gan_loop.create_state(config)
+  config = dataclasses.replace(configs.recipe('ring8'), **overrides)
+  sampler = toy2d.real_sampler(config.dataset)
+  state = build.create_state(config)
   # num is traced: one compilation serves every loop length.
   run = stage_lib.train_stages.lower(
-      state, jnp.int32(1), schedule=config.schedule, sample_real=sampler,
+      state, jnp.int32(1), schedule=build.schedule(config), sample_real=sampler,
       batch_size=config.batch_size).compile()
   flops = _flops(run)
   state, metrics, _ = run(state, jnp.int32(1))  # warm-up

@@ -1,6 +1,6 @@
 r"""Stacked MNIST: the paper's two DCGAN schedules, with and without the regulariser.
 
-    TFDS_MANUAL_DIR=../shared/data/tfds/downloads/manual python -m benchmarks.stacked_mnist
+    TFDS_MANUAL_DIR=/path/to/mnist python -m benchmarks.stacked_mnist
     python -m benchmarks.stacked_mnist --epochs=50          # the full protocol (GPU/TPU)
     python -m benchmarks.stacked_mnist --seeds=1 --exp1_steps=200 --exp2_steps=40   # a look
 
@@ -39,8 +39,10 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 
 from benchmarks import stats  # pylint: disable=g-import-not-at-top
 from experiments import quiet_logs  # pylint: disable=g-import-not-at-top
-from vi_gen import checkpoint  # pylint: disable=g-import-not-at-top
-from vi_gen.training import gan_loop  # pylint: disable=g-import-not-at-top
+from vi_gen import records as records_lib
+from vi_gen.training import adversarial
+from vi_gen.training import config as config_lib
+import configs
 
 _SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds per arm.')
 _REG_LAMBDA = flags.DEFINE_float('reg_lambda', 5.0, 'λ of the regularised arms.')
@@ -72,14 +74,14 @@ def arms():
 
 
 def steps_for(preset: str, batch_size: int) -> int:
-  d_steps = gan_loop.PRESETS[preset]['d_steps']
+  d_steps = config_lib.PRESETS[preset]['d_steps']
   if _EPOCHS.value is not None:
     return max(1, round(_EPOCHS.value * TRAIN_DIGITS / (batch_size * d_steps)))
   return _EXP1_STEPS.value if preset == 'exp1' else _EXP2_STEPS.value
 
 
 def run_one(preset: str, reg_lambda: float, seed: int) -> dict:
-  config = gan_loop.default_config('stacked_mnist', preset)
+  config = configs.recipe('stacked_mnist', preset)
   steps = steps_for(preset, config.batch_size)
   every = max(1, steps // _EVALS.value)
   config = dataclasses.replace(config, reg_lambda=reg_lambda, seed=seed,
@@ -87,10 +89,10 @@ def run_one(preset: str, reg_lambda: float, seed: int) -> dict:
                                checkpoint_every=every)
   workdir = os.path.join(_WORKDIR.value, f'{preset}_lambda{reg_lambda:g}_seed{seed}')
   start = time.perf_counter()
-  gan_loop.train_and_evaluate(config, workdir, data_dir=_DATA_DIR.value,
+  adversarial.train_and_evaluate(config, workdir, data_dir=_DATA_DIR.value,
                               manual_dir=_MANUAL_DIR.value)
   wall = time.perf_counter() - start
-  records = checkpoint.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
+  records = records_lib.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
   # Training plus evaluation time of the whole run, from its records, so that a
   # resumed run counts the parts that earlier calls ran.
   run_seconds = sum(
@@ -160,7 +162,7 @@ def plot_curves(rows, path: str) -> None:
     steps = np.array([s for s, _ in r['runs'][0]['curve']])
     fds = np.array([[fd for _, fd in run['curve']] for run in r['runs']])
     # Plot against G updates so that the two schedules share an axis.
-    preset = gan_loop.PRESETS[r['schedule']]
+    preset = config_lib.PRESETS[r['schedule']]
     g_updates = steps * preset['g_steps'] * preset['g_repeats']
     mean = fds.mean(0)
     se = fds.std(0, ddof=1) / np.sqrt(len(fds)) if len(fds) > 1 else 0 * mean

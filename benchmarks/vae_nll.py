@@ -1,6 +1,6 @@
 r"""Test NLL of the one-stochastic-layer VAE anchor on binarised MNIST, in a stated budget.
 
-    TFDS_MANUAL_DIR=../shared/data/tfds/downloads/manual python -m benchmarks.vae_nll
+    TFDS_MANUAL_DIR=/path/to/mnist python -m benchmarks.vae_nll
 
 The model is Burda et al.'s (2015) one-stochastic-layer VAE: 784-200-200-50
 with tanh units, a Bernoulli decoder, dynamically binarised training images,
@@ -9,7 +9,7 @@ on the single-sample ELBO (eq. 7). The budget is
 ``--epochs`` passes over the 60,000 training images (default 1,000, against the
 paper's 3,280) under ``--lr_schedule`` (default ``iwae``: the paper's eight
 stages at lr·10^(−i/7), scaled to the budget). Each seed is one
-``experiments.vae`` run (``vi_gen.training.vae_loop``) in
+``experiments.vae`` run (``vi_gen.training.vae``) in
 ``--workdir/<settings>_seed<N>``; re-running resumes or reuses finished runs, so
 a budget longer than one sitting can be run in pieces. ``<settings>_`` is absent
 for the defaults and otherwise names what differs (``epochs3280_batch20``, say),
@@ -29,20 +29,22 @@ from absl import app
 from absl import flags
 
 from benchmarks import stats
-from vi_gen import checkpoint
+from vi_gen import records as records_lib
 from vi_gen.data import images
-from vi_gen.training import vae_loop
+from vi_gen.training import build
+from vi_gen.training import config as config_lib
+from vi_gen.training import vae
 
 PUBLISHED_NLL = 86.76
 TRAIN_EXAMPLES = 60_000
 
 _EPOCHS = flags.DEFINE_integer('epochs', 1000, 'Passes over the training set.')
 _SEEDS = flags.DEFINE_list('seeds', ['0'], 'Seeds, one run each.')
-_SCHEDULE = flags.DEFINE_enum('lr_schedule', 'iwae', list(vae_loop.LR_SCHEDULES),
-                              'Learning-rate schedule (vae_loop.learning_rate_schedule).')
+_SCHEDULE = flags.DEFINE_enum('lr_schedule', 'iwae', list(build.LR_SCHEDULES),
+                              'Learning-rate schedule (build.vae_learning_rate).')
 _LR = flags.DEFINE_float('learning_rate', 1e-3, 'Initial Adam learning rate.')
-_OPTIMIZER = flags.DEFINE_enum('optimizer', 'adam', list(vae_loop.OPTIMIZERS),
-                               'adam, or iwae_adam (Burda et al.\'s; vae_loop.VAEConfig).')
+_OPTIMIZER = flags.DEFINE_enum('optimizer', 'adam', list(build.OPTIMIZERS),
+                               'adam, or iwae_adam (Burda et al.\'s; config_lib.VAEConfig).')
 _BATCH = flags.DEFINE_integer('batch_size', 100, 'Examples per step.')
 _NLL_SAMPLES = flags.DEFINE_integer('nll_samples', 5000, 'k for the test NLL.')
 _EVALUATIONS = flags.DEFINE_integer('evaluations', 20,
@@ -65,11 +67,11 @@ def _settings() -> list[str]:
           if flag.value != flag.default]
 
 
-def config_for(seed: int) -> vae_loop.VAEConfig:
+def config_for(seed: int) -> config_lib.VAEConfig:
   steps = _EPOCHS.value * TRAIN_EXAMPLES // _BATCH.value
   per_call = _STEPS_PER_CALL.value
   every = max(1, steps // _EVALUATIONS.value // per_call) * per_call
-  return vae_loop.VAEConfig(
+  return config_lib.VAEConfig(
       batch_size=_BATCH.value, learning_rate=_LR.value,
       lr_schedule=_SCHEDULE.value, optimizer=_OPTIMIZER.value, steps=steps,
       seed=seed, eval_every=every,
@@ -81,9 +83,9 @@ def run_seed(seed: int) -> dict:
   config = config_for(seed)
   workdir = os.path.join(_WORKDIR.value, '_'.join(_settings() + [f'seed{seed}']))
   start = time.perf_counter()
-  vae_loop.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
+  vae.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
   seconds = time.perf_counter() - start
-  records = checkpoint.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
+  records = records_lib.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
   final = records[-1]
   if final['step'] != config.steps or 'nll' not in final:
     raise RuntimeError(f'{workdir} has no final NLL record')

@@ -2,40 +2,27 @@ r"""The adversarial autoencoder (eqs. 30–34): a deterministic encoder matched 
 
     python -m experiments.aae                                   # ring8
     python -m experiments.aae --dataset=grid25 --recon_lambda=1
-    TFDS_MANUAL_DIR=../shared/data/tfds/downloads/manual python -m experiments.aae --dataset=mnist --latent_dim=8
 
 An encoder E(x) and a decoder G(z) are trained together on
-``−log D(E(x)) + λ ‖x − G(E(x))‖²`` (eq. 34; λ = ``--recon_lambda`` on the
-element-wise mean squared error) against a latent discriminator
-D(z) = q(0|z), the probability that z came from the prior (eq. 30).
-``--reg_lambda=λ`` keeps eq. 32's term KL(p(z) ‖ p°(z)), which eq. 33 drops, as
-λ‖E(x) − E°(x)‖² against E before the previous update (eq. 26's form, for the
-encoder; default 0).
-
-Every flag of ``experiments.gan`` applies with the same meaning and defaults
-(the decoder is the GAN's G; of the schedule flags only --d_steps and
---batch_norm), and so do its workdir layout, progress, metrics, checkpoints and
-resume. Metrics: reconstruction (mean squared error of G(E(x))), code_mmd (MMD²
-of codes against N(0, I), inverse multiquadric kernel), code_mean_norm and
-code_cov_distance, and samples G(z), z ~ N(0, I), scored as the GAN's are (2D
-modes/hq/reverse_kl; MNIST fd), plus recon_same_mode (2D) or recon_accuracy
-(MNIST). Workdir default: runs/aae/<dataset>_lambda<λ>[_reg<λ>]_seed<seed>.
+``−log D(E(x)) + λ ‖x − G(E(x))‖²`` (eq. 34; λ = ``recon_lambda``) against a
+latent discriminator D(z) = q(0|z), the probability that z came from the prior
+(eq. 30). ``reg_lambda`` keeps eq. 32's term KL(p(z) ‖ p°(z)), which eq. 33
+drops, as λ‖E(x) − E°(x)‖². Metrics: reconstruction, code_mmd, code_mean_norm,
+code_cov_distance, and samples G(z) scored as the GAN's, plus recon_same_mode
+(2D) or recon_accuracy (MNIST). Everything else is as in ``experiments.gan``.
+Workdir default: runs/aae/<dataset>_lambda<λ>[_reg<λ>]_<seed>.
 """
 
-from absl import app
-from absl import flags
-
-from experiments import gan
-from vi_gen.training import gan_loop
-
-_RECON_LAMBDA = flags.DEFINE_float(
-    'recon_lambda', gan_loop.GANConfig.recon_lambda,
-    'λ of eq. 34 on the element-wise mean of (x − G(E(x)))².')
+from experiments import launch
+from vi_gen.training import adversarial
 
 
-def main(argv):
-  gan.run(argv, 'experiments.aae', 'aae', recon_lambda=_RECON_LAMBDA.value)
+def workdir_name(config) -> str:
+  reg = f'_reg{config.reg_lambda:g}' if config.reg_lambda else ''
+  return (f'runs/aae/{config.dataset}_lambda{config.recon_lambda:g}{reg}_'
+          f'{launch.seed_part(config)}')
 
 
 if __name__ == '__main__':
-  app.run(main)
+  launch.main('experiments.aae', 'aae_ring8', adversarial.train_and_evaluate,
+              workdir_name, launch.adversarial_final_line)

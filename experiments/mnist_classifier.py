@@ -1,6 +1,6 @@
 r"""(Re)builds the fixed MNIST classifier used by every image metric.
 
-    TFDS_MANUAL_DIR=../shared/data/tfds/downloads/manual python -m experiments.mnist_classifier
+    TFDS_MANUAL_DIR=/path/to/mnist python -m experiments.mnist_classifier
 
 Trains from --seed, reports the test accuracy, refuses to write weights below
 --min_accuracy, and writes vi_gen/metrics/assets/mnist_classifier.{msgpack,json}

@@ -7,7 +7,7 @@ from typing import Optional
 
 import tensorflow_datasets as tfds
 
-from vi_gen import checkpoint
+from vi_gen import records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MANUAL_DIR = os.path.join(REPO, '..', 'shared', 'data', 'tfds', 'downloads', 'manual')
@@ -47,7 +47,7 @@ def run_python(*args: str, env: Optional[dict] = None,
 
 def read_metrics(workdir: str) -> list[dict]:
   """The records of ``workdir/metrics.jsonl``."""
-  return checkpoint.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
+  return records.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
 
 
 def without_timings(record: dict) -> dict:

@@ -21,7 +21,11 @@ import optax
 
 from vi_gen import parallel
 from vi_gen.models import vae as vae_models
-from vi_gen.training import gan_loop
+from vi_gen.data import toy2d
+from vi_gen.training import adversarial
+from vi_gen.training import build
+from vi_gen.training import config as config_lib
+import configs
 from vi_gen.training import stage as stage_lib
 from vi_gen.training import vae_step
 
@@ -52,19 +56,19 @@ def _meshes():
   return parallel.make_mesh(devices[:1]), parallel.make_mesh(devices[:DEVICES])
 
 
-def _image_config(preset: str) -> gan_loop.GANConfig:
-  return dataclasses.replace(gan_loop.default_config('mnist', preset),
+def _image_config(preset: str) -> config_lib.GANConfig:
+  return dataclasses.replace(configs.recipe('mnist', preset),
                              batch_size=16, width=8, latent_dim=8)
 
 
-def _ring_config() -> gan_loop.GANConfig:
-  return dataclasses.replace(gan_loop.default_config('ring8'), batch_size=16,
+def _ring_config() -> config_lib.GANConfig:
+  return dataclasses.replace(configs.recipe('ring8'), batch_size=16,
                              g_hidden=16, g_depth=2, d_hidden=8, d_depth=2,
                              d_pieces=2, eval_samples=64, steps=4, eval_every=2,
                              checkpoint_every=4)
 
 
-def _image_stages_on_1_and_8(config: gan_loop.GANConfig, stages: int = 2):
+def _image_stages_on_1_and_8(config: config_lib.GANConfig, stages: int = 2):
   """``stages`` stages of ``config``'s model on one random image batch, on 1
   device and on 8; the final ``(state, totals)`` of each."""
   real = jax.random.uniform(jax.random.PRNGKey(1),
@@ -72,15 +76,15 @@ def _image_stages_on_1_and_8(config: gan_loop.GANConfig, stages: int = 2):
                             minval=-1, maxval=1)
   results = []
   for mesh in _meshes():
-    state = parallel.replicate(gan_loop.create_state(config), mesh)
+    state = parallel.replicate(build.create_state(config), mesh)
     batch = parallel.shard_batch(np.asarray(real), mesh, batch_axis=1)
     with jax.set_mesh(mesh):
-      totals = stage_lib.zero_totals(state, batch.shape, config.schedule,
-                                     config.stage_fn)
+      totals = stage_lib.zero_totals(state, batch.shape, build.schedule(config),
+                                     build.stage_fn(config))
       for _ in range(stages):
         state, totals = stage_lib.train_stage_on_batch(
-            state, batch, totals, schedule=config.schedule,
-            stage_fn=config.stage_fn)
+            state, batch, totals, schedule=build.schedule(config),
+            stage_fn=build.stage_fn(config))
     results.append((state, totals))
   return results
 
@@ -127,7 +131,7 @@ class DataParallelTest(parameterized.TestCase):
       ('ali', dict(ali_loss='vi', ali_simultaneous=True, reg_lambda=5.0)),
       ('aae', {}))
   def test_encoder_image_stage_on_8_devices_equals_1(self, model, fields):
-    config = dataclasses.replace(gan_loop.default_config('mnist', model=model),
+    config = dataclasses.replace(configs.recipe('mnist', model=model),
                                  batch_size=16, width=8, latent_dim=8, **fields)
     (one, one_totals), (eight, eight_totals) = _image_stages_on_1_and_8(config)
     self.assertTrue(jax.tree.leaves(eight.e_params)[0].sharding.is_fully_replicated)
@@ -164,7 +168,7 @@ class DataParallelTest(parameterized.TestCase):
         nll = vae_step.importance_weighted_nll(state, batch, jax.random.PRNGKey(2),
                                                num_samples=8, chunk=4)
       results.append((state, metrics, nll))
-      # The loop's fused steps (vae_loop) are the same three steps.
+      # The loop's fused steps (vi_gen.training.vae) are the same three steps.
       _assert_trees_close(self, fused.params, state.params, atol=1e-5)
       self.assertEqual(int(fused.step), 3)
       self.assertTrue(np.isfinite(float(fused_sums['loss'])))
@@ -177,13 +181,13 @@ class DataParallelTest(parameterized.TestCase):
     """The compiled 8-device stage holds 1/8 of the batch per device and reduces."""
     config = _image_config('exp1')
     mesh = _meshes()[1]
-    state = parallel.replicate(gan_loop.create_state(config), mesh)
+    state = parallel.replicate(build.create_state(config), mesh)
     batch = parallel.shard_batch(
         np.zeros((1, config.batch_size, 28, 28, 1), np.float32), mesh, batch_axis=1)
     with jax.set_mesh(mesh):
-      totals = stage_lib.zero_totals(state, batch.shape, config.schedule)
+      totals = stage_lib.zero_totals(state, batch.shape, build.schedule(config))
       hlo = stage_lib.train_stage_on_batch.lower(
-          state, batch, totals, schedule=config.schedule).compile().as_text()
+          state, batch, totals, schedule=build.schedule(config)).compile().as_text()
     self.assertEqual(batch.addressable_shards[0].data.shape,
                      (1, config.batch_size // DEVICES, 28, 28, 1))
     self.assertIn('all-reduce', hlo)
@@ -197,12 +201,12 @@ class DataParallelTest(parameterized.TestCase):
     config = _ring_config()
     results = []
     for mesh in _meshes():
-      state = parallel.replicate(gan_loop.create_state(config), mesh)
+      state = parallel.replicate(build.create_state(config), mesh)
       with jax.set_mesh(mesh):
         out = stage_lib.train_stages(
             state, parallel.replicate(np.int32(3), mesh),
-            schedule=config.schedule,
-            sample_real=gan_loop.toy2d.real_sampler(config.dataset),
+            schedule=build.schedule(config),
+            sample_real=toy2d.real_sampler(config.dataset),
             batch_size=config.batch_size)
       results.append(out)
     _assert_trees_close(self, results[1], results[0])
@@ -212,7 +216,7 @@ class DataParallelTest(parameterized.TestCase):
     records = []
     for mesh in _meshes():
       workdir = self.create_tempdir().full_path
-      gan_loop.train_and_evaluate(config, workdir, mesh=mesh)
+      adversarial.train_and_evaluate(config, workdir, mesh=mesh)
       with open(os.path.join(workdir, 'metrics.jsonl')) as f:
         records.append([json.loads(line) for line in f])
     one, eight = records
@@ -224,9 +228,9 @@ class DataParallelTest(parameterized.TestCase):
   def test_a_batch_that_does_not_split_evenly_is_a_config_error(self):
     config = dataclasses.replace(_ring_config(), batch_size=12)
     with self.assertRaisesRegex(
-        gan_loop.ConfigError,
+        config_lib.ConfigError,
         'batch_size=12 does not divide evenly over the 8 devices.*8 or 16'):
-      gan_loop.train_and_evaluate(config, self.create_tempdir().full_path,
+      adversarial.train_and_evaluate(config, self.create_tempdir().full_path,
                                   mesh=_meshes()[1])
 
   def test_constrain_batch_is_a_no_op_without_a_mesh_or_an_even_split(self):

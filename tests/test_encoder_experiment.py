@@ -10,7 +10,9 @@ from absl.testing import parameterized
 import numpy as np
 
 from tests import shared_data
-from vi_gen.training import gan_loop
+from vi_gen.training import adversarial
+from vi_gen.training import config as config_lib
+import configs
 TINY_2D = dict(g_hidden=16, g_depth=2, d_hidden=8, d_depth=2, d_pieces=2,
                batch_size=16, steps=4, eval_every=2, checkpoint_every=2,
                eval_samples=200)
@@ -22,7 +24,7 @@ ENCODER_KEYS = {'reconstruction', 'code_mmd', 'code_mean_norm',
 
 def _config(model, dataset, **overrides):
   tiny = TINY_IMAGES if dataset in ('mnist', 'stacked_mnist', 'cifar10') else TINY_2D
-  return dataclasses.replace(gan_loop.default_config(dataset, model=model),
+  return dataclasses.replace(configs.recipe(dataset, model=model),
                              **{**tiny, **overrides})
 
 
@@ -43,7 +45,7 @@ class EncoderExperimentTest(parameterized.TestCase):
                             ('aae', {}), ('aae', {'reg_lambda': 10.0}))
   def test_2d_writes_mode_and_encoder_metrics(self, model, fields):
     workdir = self.create_tempdir().full_path
-    final = gan_loop.train_and_evaluate(_config(model, 'grid25', **fields), workdir)
+    final = adversarial.train_and_evaluate(_config(model, 'grid25', **fields), workdir)
     records = _records(workdir)
     self.assertEqual([r['step'] for r in records], [2, 4])
     self.assertContainsSubset(
@@ -64,9 +66,9 @@ class EncoderExperimentTest(parameterized.TestCase):
     # With λ > 0 the checkpoint carries the anchor G° too, with g_ema G's average.
     straight, resumed = (self.create_tempdir().full_path for _ in range(2))
     config = _config(model, 'ring8', reg_lambda=reg_lambda, g_ema=g_ema)
-    gan_loop.train_and_evaluate(config, straight)
-    gan_loop.train_and_evaluate(dataclasses.replace(config, steps=2), resumed)
-    gan_loop.train_and_evaluate(config, resumed)
+    adversarial.train_and_evaluate(config, straight)
+    adversarial.train_and_evaluate(dataclasses.replace(config, steps=2), resumed)
+    adversarial.train_and_evaluate(config, resumed)
     self.assertEqual([_comparable(r) for r in _records(resumed)],
                      [_comparable(r) for r in _records(straight)])
 
@@ -75,7 +77,7 @@ class EncoderExperimentTest(parameterized.TestCase):
                                                                  dataset):
     workdir = self.create_tempdir().full_path
     with shared_data.mock_tfds():
-      final = gan_loop.train_and_evaluate(_config(model, dataset), workdir)
+      final = adversarial.train_and_evaluate(_config(model, dataset), workdir)
     self.assertContainsSubset(ENCODER_KEYS | {'fd', 'recon_accuracy'}, final)
     self.assertBetween(final['recon_accuracy'], 0.0, 100.0)
     self.assertTrue(all(np.isfinite(v) for v in final.values()), final)
@@ -87,7 +89,7 @@ class EncoderExperimentTest(parameterized.TestCase):
                                                           score):
     workdir = self.create_tempdir().full_path
     with shared_data.mock_tfds():
-      final = gan_loop.train_and_evaluate(_config(model, dataset, g_ema=0.5),
+      final = adversarial.train_and_evaluate(_config(model, dataset, g_ema=0.5),
                                           workdir)
     self.assertContainsSubset({score, f'current_{score}', 'reconstruction',
                                'current_reconstruction'}, final)
@@ -98,7 +100,7 @@ class EncoderExperimentTest(parameterized.TestCase):
   def test_mock_images_without_classifier(self):
     workdir = self.create_tempdir().full_path
     with shared_data.mock_tfds():
-      final = gan_loop.train_and_evaluate(
+      final = adversarial.train_and_evaluate(
           _config('ali', 'cifar10', steps=1, eval_every=1), workdir)
     self.assertIn('code_mmd', final)
     self.assertNotIn('recon_accuracy', final)
@@ -106,24 +108,24 @@ class EncoderExperimentTest(parameterized.TestCase):
   def test_bad_encoder_configs_are_refused(self):
     for field in (dict(g_steps=2), dict(g_repeats=3), dict(anchor='stage')):
       with self.subTest(**field), self.assertRaisesRegex(
-          gan_loop.ConfigError, 'one encoder/generator update per stage'):
-        gan_loop.train_and_evaluate(_config('aae', 'ring8', **field),
+          config_lib.ConfigError, 'one encoder/generator update per stage'):
+        adversarial.train_and_evaluate(_config('aae', 'ring8', **field),
                                     self.create_tempdir().full_path)
-    with self.assertRaisesRegex(gan_loop.ConfigError, 'ali_simultaneous is for ALI'):
-      gan_loop.train_and_evaluate(_config('aae', 'ring8', ali_simultaneous=True),
+    with self.assertRaisesRegex(config_lib.ConfigError, 'ali_simultaneous is for ALI'):
+      adversarial.train_and_evaluate(_config('aae', 'ring8', ali_simultaneous=True),
                                   self.create_tempdir().full_path)
-    with self.assertRaisesRegex(gan_loop.ConfigError, 'one D update per stage'):
-      gan_loop.train_and_evaluate(
+    with self.assertRaisesRegex(config_lib.ConfigError, 'one D update per stage'):
+      adversarial.train_and_evaluate(
           _config('ali', 'ring8', ali_simultaneous=True, d_steps=2),
           self.create_tempdir().full_path)
-    with self.assertRaisesRegex(gan_loop.ConfigError, r'g_ema must be in \[0, 1\)'):
-      gan_loop.train_and_evaluate(_config('ali', 'ring8', g_ema=1.0),
+    with self.assertRaisesRegex(config_lib.ConfigError, r'g_ema must be in \[0, 1\)'):
+      adversarial.train_and_evaluate(_config('ali', 'ring8', g_ema=1.0),
                                   self.create_tempdir().full_path)
-    with self.assertRaisesRegex(gan_loop.ConfigError, 'unknown ALI loss'):
-      gan_loop.train_and_evaluate(_config('ali', 'ring8', ali_loss='wasserstein'),
+    with self.assertRaisesRegex(config_lib.ConfigError, 'unknown ALI loss'):
+      adversarial.train_and_evaluate(_config('ali', 'ring8', ali_loss='wasserstein'),
                                   self.create_tempdir().full_path)
-    with self.assertRaisesRegex(gan_loop.ConfigError, 'unknown model'):
-      gan_loop.default_config('ring8', model='vae')
+    with self.assertRaisesRegex(config_lib.ConfigError, 'unknown model'):
+      configs.recipe('ring8', model='vae')
 
   def test_pacgan_networks_only_for_ali_on_2d_data(self):
     refused = [(_config('ali', 'ring8', ali_networks='pacga'), 'unknown ali_networks'),
@@ -132,9 +134,9 @@ class EncoderExperimentTest(parameterized.TestCase):
                (_config('ali', 'ring8', ali_networks='pacgan', gaussian_encoder=True),
                 'already stochastic')]
     for config, message in refused:
-      with self.subTest(message), self.assertRaisesRegex(gan_loop.ConfigError,
+      with self.subTest(message), self.assertRaisesRegex(config_lib.ConfigError,
                                                          message):
-        gan_loop.train_and_evaluate(config, self.create_tempdir().full_path)
+        adversarial.train_and_evaluate(config, self.create_tempdir().full_path)
 
 
 class CommandLineTest(parameterized.TestCase):
@@ -427,7 +429,7 @@ class CommandLineTest(parameterized.TestCase):
     self.assertEqual(result.returncode, 0, result.stderr)
     self.assertEqual(result.stdout.split(), ['held', 'released'])
 
-  @parameterized.parameters((5, ' (over 5 seeds; the 2D protocol, SPEC §4, reports 10)'),
+  @parameterized.parameters((5, ' (over 5 seeds; the 2D protocol, docs/protocols.md, reports 10)'),
                             (10, ''))
   def test_beating_the_published_row_names_the_protocol_seeds(self, seeds, caveat):
     # In a subprocess: the benchmark's flags clash with the experiments' in this one.

@@ -1,6 +1,7 @@
 """The GAN experiment end to end: outputs, resume, and every bad-input error."""
 
 import dataclasses
+import json
 import os
 
 from absl.testing import absltest
@@ -11,11 +12,16 @@ import jax
 import numpy as np
 
 from tests import shared_data
-from vi_gen.training import gan_loop
+from vi_gen import checkpoint
+from vi_gen.training import adversarial
+from vi_gen.training import build
+from vi_gen.training import config as config_lib
+from vi_gen.training import loop
+import configs
 from vi_gen.training.state import GANState
 
 # Tiny networks: these tests check plumbing, not GAN quality.
-TINY = gan_loop.GANConfig(
+TINY = config_lib.GANConfig(
     g_hidden=16, g_depth=2, d_hidden=8, d_depth=2, d_pieces=2, batch_size=16,
     steps=4, eval_every=2, checkpoint_every=2, eval_samples=200, reg_lambda=1.0)
 TINY_FLAGS = ['--g_hidden=16', '--g_depth=2', '--d_hidden=8', '--d_depth=2',
@@ -32,7 +38,7 @@ class TrainAndEvaluateTest(absltest.TestCase):
 
   def test_writes_metrics_pictures_and_checkpoints(self):
     workdir = self.create_tempdir().full_path
-    final = gan_loop.train_and_evaluate(TINY, workdir)
+    final = adversarial.train_and_evaluate(TINY, workdir)
     records = _records(workdir)
     self.assertEqual([r['step'] for r in records], [2, 4])
     for key in ('modes', 'hq', 'reverse_kl', 'd_loss', 'g_loss', 'g_drift'):
@@ -45,25 +51,25 @@ class TrainAndEvaluateTest(absltest.TestCase):
 
   def test_resumed_run_equals_uninterrupted_run(self):
     straight = self.create_tempdir().full_path
-    gan_loop.train_and_evaluate(TINY, straight)
+    adversarial.train_and_evaluate(TINY, straight)
     resumed = self.create_tempdir().full_path
-    gan_loop.train_and_evaluate(dataclasses.replace(TINY, steps=2), resumed)
-    gan_loop.train_and_evaluate(TINY, resumed)
+    adversarial.train_and_evaluate(dataclasses.replace(TINY, steps=2), resumed)
+    adversarial.train_and_evaluate(TINY, resumed)
     self.assertEqual([_comparable(r) for r in _records(resumed)],
                      [_comparable(r) for r in _records(straight)])
     # And the states themselves.
     states = []
     for workdir in (straight, resumed):
-      ckpt = gan_loop.checkpoint.Checkpointer(workdir)
+      ckpt = checkpoint.Checkpointer(workdir)
       states.append(flax.serialization.to_state_dict(
-          ckpt.restore(gan_loop.create_state(TINY))))
+          ckpt.restore(build.create_state(TINY))))
       ckpt.close()
     chex.assert_trees_all_equal(states[0], states[1])
 
   def test_rerun_of_finished_run_trains_nothing(self):
     workdir = self.create_tempdir().full_path
-    first = gan_loop.train_and_evaluate(TINY, workdir)
-    again = gan_loop.train_and_evaluate(TINY, workdir)
+    first = adversarial.train_and_evaluate(TINY, workdir)
+    again = adversarial.train_and_evaluate(TINY, workdir)
     self.assertEqual(again, first)
     self.assertLen(_records(workdir), 2)
 
@@ -72,13 +78,13 @@ class TrainAndEvaluateTest(absltest.TestCase):
     config = dataclasses.replace(TINY, g_lr=1e30, steps=6,
                                  checkpoint_every=1, eval_every=1)
     workdir = self.create_tempdir().full_path
-    with self.assertRaisesRegex(gan_loop.NonFiniteLossError,
+    with self.assertRaisesRegex(loop.NonFiniteLossError,
                                 r'non-finite loss at stage (\d+)'):
-      gan_loop.train_and_evaluate(config, workdir)
-    ckpt = gan_loop.checkpoint.Checkpointer(workdir)
+      adversarial.train_and_evaluate(config, workdir)
+    ckpt = checkpoint.Checkpointer(workdir)
     last = ckpt.latest_step()
     self.assertIsNotNone(last)
-    state = ckpt.restore(gan_loop.create_state(config))
+    state = ckpt.restore(build.create_state(config))
     ckpt.close()
     self.assertIsInstance(state, GANState)
     self.assertEqual(int(state.step), last)
@@ -89,7 +95,7 @@ class TrainAndEvaluateTest(absltest.TestCase):
 class LearningRateDecayTest(parameterized.TestCase):
 
   def test_constant(self):
-    self.assertEqual(gan_loop.learning_rates(TINY), (TINY.g_lr, TINY.d_lr))
+    self.assertEqual(build.learning_rates(TINY), (TINY.g_lr, TINY.d_lr))
 
   @parameterized.named_parameters(
       # (model, preset): G (or E/G) and D updates per stage.
@@ -99,9 +105,9 @@ class LearningRateDecayTest(parameterized.TestCase):
   )
   def test_cosine_spans_every_update_of_the_run(self, model, preset, g_per, d_per):
     config = dataclasses.replace(
-        gan_loop.default_config('ring8', preset, model), steps=300,
+        configs.recipe('ring8', preset, model), steps=300,
         g_lr=3e-4, d_lr=1e-3, d_steps=d_per, lr_decay='cosine')
-    g_schedule, d_schedule = gan_loop.learning_rates(config)
+    g_schedule, d_schedule = build.learning_rates(config)
     for schedule, lr, updates in ((g_schedule, 3e-4, 300 * g_per),
                                   (d_schedule, 1e-3, 300 * d_per)):
       np.testing.assert_allclose(
@@ -111,9 +117,9 @@ class LearningRateDecayTest(parameterized.TestCase):
   @parameterized.named_parameters(('gan', 'custom', 1, 1), ('exp2', 'exp2', 10, 5))
   def test_cosine_tail_decays_only_the_last_stages(self, preset, g_per, d_per):
     config = dataclasses.replace(
-        gan_loop.default_config('ring8', preset), steps=300, g_lr=3e-4,
+        configs.recipe('ring8', preset), steps=300, g_lr=3e-4,
         d_lr=1e-3, lr_decay='cosine', lr_decay_stages=100)
-    for schedule, lr, per in zip(gan_loop.learning_rates(config), (3e-4, 1e-3),
+    for schedule, lr, per in zip(build.learning_rates(config), (3e-4, 1e-3),
                                  (g_per, d_per)):
       # Constant through stage 200's updates, then a half cosine over 100 stages.
       np.testing.assert_allclose(
@@ -127,7 +133,7 @@ class LearningRateDecayTest(parameterized.TestCase):
     runs = []
     for config in (constant, tail):
       workdir = self.create_tempdir().full_path
-      gan_loop.train_and_evaluate(config, workdir)
+      adversarial.train_and_evaluate(config, workdir)
       runs.append([_comparable(r) for r in _records(workdir)])
     self.assertEqual(runs[1][0], runs[0][0])  # Stage 2: equal states.
     self.assertEqual(runs[1][1]['step'], 4)
@@ -139,28 +145,28 @@ class LearningRateDecayTest(parameterized.TestCase):
       ('negative', dict(lr_decay='cosine', lr_decay_stages=-1), r'\[0, steps=4\]'),
   )
   def test_bad_cosine_tail(self, fields, message):
-    with self.assertRaisesRegex(gan_loop.ConfigError, message):
-      gan_loop.train_and_evaluate(dataclasses.replace(TINY, **fields),
+    with self.assertRaisesRegex(config_lib.ConfigError, message):
+      adversarial.train_and_evaluate(dataclasses.replace(TINY, **fields),
                                   self.create_tempdir().full_path)
 
   def test_cosine_run_ends_at_zero_and_keeps_its_steps(self):
     config = dataclasses.replace(TINY, lr_decay='cosine')
     workdir = self.create_tempdir().full_path
-    gan_loop.train_and_evaluate(config, workdir)
-    ckpt = gan_loop.checkpoint.Checkpointer(workdir)
-    state = ckpt.restore(gan_loop.create_state(config))
+    adversarial.train_and_evaluate(config, workdir)
+    ckpt = checkpoint.Checkpointer(workdir)
+    state = ckpt.restore(build.create_state(config))
     ckpt.close()
-    g_schedule, _ = gan_loop.learning_rates(config)
+    g_schedule, _ = build.learning_rates(config)
     counts = [int(c) for c in jax.tree.leaves(state.g_opt_state)
               if np.ndim(c) == 0 and np.issubdtype(np.asarray(c).dtype, np.integer)]
     self.assertNotEmpty(counts)
     self.assertEqual(set(counts), {config.steps})  # One G update per stage.
     self.assertEqual(float(g_schedule(config.steps)), 0.0)
     # The decay is laid over `steps`: a resumed run may not change them.
-    with self.assertRaisesRegex(gan_loop.ConfigError, 'steps=4'):
-      gan_loop.train_and_evaluate(dataclasses.replace(config, steps=8), workdir)
-    with self.assertRaisesRegex(gan_loop.ConfigError, 'unknown lr_decay'):
-      gan_loop.train_and_evaluate(dataclasses.replace(TINY, lr_decay='linear'),
+    with self.assertRaisesRegex(config_lib.ConfigError, 'steps=4'):
+      adversarial.train_and_evaluate(dataclasses.replace(config, steps=8), workdir)
+    with self.assertRaisesRegex(config_lib.ConfigError, 'unknown lr_decay'):
+      adversarial.train_and_evaluate(dataclasses.replace(TINY, lr_decay='linear'),
                                   self.create_tempdir().full_path)
 
 
@@ -178,6 +184,27 @@ class CommandLineTest(parameterized.TestCase):
     self.assertIn('final (stage 2)', result.stdout)
     self.assertIn('stage 1/2', result.stderr)  # Progress while training.
     self.assertLen(_records(workdir), 2)
+
+  def test_a_recipe_file_and_its_field_overrides(self):
+    # --config picks a recipe of configs/; --config.FIELD and the shorthand
+    # --FIELD both set a field; the run records what it trained.
+    workdir = self.create_tempdir().full_path
+    result = _run_cli('--config=configs/gan_grid25.py', '--config.steps=1',
+                      '--reg_lambda=0', '--nobatch_norm', *TINY_FLAGS,
+                      f'--workdir={workdir}')
+    self.assertEqual(result.returncode, 0, result.stderr)
+    with open(os.path.join(workdir, 'config.json')) as f:
+      recorded = json.load(f)
+    self.assertEqual(
+        {k: recorded[k] for k in ('dataset', 'anchor', 'g_repeats', 'steps',
+                                  'reg_lambda', 'batch_norm', 'g_hidden')},
+        {'dataset': 'grid25', 'anchor': 'stage', 'g_repeats': 2, 'steps': 1,
+         'reg_lambda': 0.0, 'batch_norm': False, 'g_hidden': 16})
+
+  def test_an_unknown_field_is_refused(self):
+    result = _run_cli('--config.no_such_field=1')
+    self.assertNotEqual(result.returncode, 0)
+    self.assertIn('no_such_field', result.stderr)
 
   def test_warns_when_the_term_is_inert(self):
     workdir = self.create_tempdir().full_path

@@ -5,20 +5,21 @@ import glob
 import os
 
 from absl.testing import absltest
-from absl.testing import flagsaver
 from absl.testing import parameterized
 import jax
 import numpy as np
 
-from experiments import gan as gan_cli
 from tests import shared_data
 from vi_gen import parallel
-from vi_gen.training import gan_loop
+from vi_gen.training import adversarial
+from vi_gen.training import build
+from vi_gen.training import config as config_lib
+import configs
 
 
 def _tiny(dataset, preset, **overrides):
   # Tiny DCGANs and a handful of samples: plumbing, not quality.
-  config = gan_loop.default_config(dataset, preset)
+  config = configs.recipe(dataset, preset)
   tiny = dict(width=4, batch_size=8, latent_dim=8, steps=2, eval_every=1,
               checkpoint_every=1, eval_samples=48)
   return dataclasses.replace(config, **{**tiny, **overrides})
@@ -35,7 +36,7 @@ class ImageGANTest(parameterized.TestCase):
   def test_two_stages_write_every_output(self, dataset, preset):
     workdir = self.create_tempdir().full_path
     with shared_data.mock_tfds():
-      final = gan_loop.train_and_evaluate(_tiny(dataset, preset), workdir)
+      final = adversarial.train_and_evaluate(_tiny(dataset, preset), workdir)
     records = _records(workdir)
     self.assertEqual([r['step'] for r in records], [1, 2])
     keys = {'fd', 'fd_floor', 'd_loss', 'g_loss', 'g_drift', 'stages_per_sec'}
@@ -54,7 +55,7 @@ class ImageGANTest(parameterized.TestCase):
   def test_datasets_without_a_classifier_metric_write_grids(self):
     workdir = self.create_tempdir().full_path
     with shared_data.mock_tfds():
-      final = gan_loop.train_and_evaluate(_tiny('cifar10', 'exp1', steps=1, eval_samples=0), workdir)
+      final = adversarial.train_and_evaluate(_tiny('cifar10', 'exp1', steps=1, eval_samples=0), workdir)
     self.assertNotIn('fd', final)
     self.assertTrue(os.path.exists(os.path.join(workdir, 'samples_0000001.png')))
 
@@ -62,9 +63,9 @@ class ImageGANTest(parameterized.TestCase):
     config = _tiny('mnist', 'exp1')
     straight, resumed = (self.create_tempdir().full_path for _ in range(2))
     with shared_data.mock_tfds():
-      gan_loop.train_and_evaluate(config, straight)
-      gan_loop.train_and_evaluate(dataclasses.replace(config, steps=1), resumed)
-      gan_loop.train_and_evaluate(config, resumed)
+      adversarial.train_and_evaluate(config, straight)
+      adversarial.train_and_evaluate(dataclasses.replace(config, steps=1), resumed)
+      adversarial.train_and_evaluate(config, resumed)
     drop = ('stages_per_sec', 'eval_seconds')
     clean = lambda rs: [{k: v for k, v in r.items() if k not in drop} for r in rs]
     self.assertEqual(clean(_records(resumed)), clean(_records(straight)))
@@ -77,14 +78,14 @@ class TransferGuardTest(parameterized.TestCase):
   def test_no_implicit_transfers_in_the_training_loop(self, dataset):
     mesh = parallel.make_mesh()
     if dataset == 'ring8':
-      config = dataclasses.replace(gan_loop.default_config(), g_hidden=8,
+      config = dataclasses.replace(configs.recipe(), g_hidden=8,
                                    g_depth=1, d_hidden=4, d_depth=1, d_pieces=2,
                                    batch_size=8, eval_samples=10)
-      task = gan_loop._Toy2DTask(config, jax.random.PRNGKey(0), mesh)
+      task = adversarial.Toy2DTask(config, jax.random.PRNGKey(0), mesh)
     else:
       config = _tiny('mnist', 'exp2', eval_samples=0)
-      task = gan_loop._ImageTask(config, jax.random.PRNGKey(0), mesh, None, None)
-    state = parallel.replicate(gan_loop.create_state(config), mesh)
+      task = adversarial.ImageTask(config, jax.random.PRNGKey(0), mesh, None, None)
+    state = parallel.replicate(build.create_state(config), mesh)
     with shared_data.mock_tfds(), jax.set_mesh(mesh):
       task.start(state)
       state, _ = task.advance(state, 1)  # compile outside the guard
@@ -94,33 +95,35 @@ class TransferGuardTest(parameterized.TestCase):
     self.assertEqual(result['bad_step'], 0)
 
 
-class PresetTest(parameterized.TestCase):
+class RecipeTest(parameterized.TestCase):
 
   @parameterized.parameters(
-      ('exp1', dict(anchor='stage', d_steps=1, g_steps=1, g_repeats=2,
-                    batch_norm=True)),
-      ('exp2', dict(anchor='stage', d_steps=5, g_steps=5, g_repeats=2,
-                    batch_norm=False)))
-  def test_schedule_flag_sets_the_paper_schedule(self, preset, expected):
-    with flagsaver.flagsaver(dataset='mnist', schedule=preset, reg_lambda=0.0):
-      config = gan_cli.config_from_flags()
+      ('gan_mnist_exp1', dict(anchor='stage', d_steps=1, g_steps=1, g_repeats=2,
+                              batch_norm=True)),
+      ('gan_stacked_mnist_exp2', dict(anchor='stage', d_steps=5, g_steps=5,
+                                      g_repeats=2, batch_norm=False)))
+  def test_image_recipes_use_the_paper_schedule_and_code(self, name, expected):
+    config = configs.load(name, reg_lambda=0.0)
     self.assertEqual({k: getattr(config, k) for k in expected}, expected)
     self.assertEqual(config.reg_lambda, 0.0)  # the control
-    self.assertIsNone(config.schedule.inert_reason())
+    self.assertIsNone(build.schedule(config).inert_reason())
     # The paper's code for everything else.
     self.assertEqual((config.batch_size, config.latent_dim, config.g_lr,
-                      config.beta1), (64, 100, 2e-4, 0.5))
+                      config.beta1, config.width), (64, 100, 2e-4, 0.5, 64))
 
-  def test_explicit_flags_override_the_preset(self):
-    with flagsaver.flagsaver(dataset='mnist', schedule='exp2', batch_norm=True,
-                             d_steps=3):
-      config = gan_cli.config_from_flags()
-    self.assertEqual((config.batch_norm, config.d_steps, config.g_steps),
+  def test_changing_a_preset_schedule_needs_preset_custom(self):
+    config = dataclasses.replace(_tiny('mnist', 'exp2'), batch_norm=True,
+                                 d_steps=3)
+    with self.assertRaisesRegex(config_lib.ConfigError,
+                                'preset=exp2 sets .* set preset=custom'):
+      adversarial.train_and_evaluate(config, self.create_tempdir().full_path)
+    custom = dataclasses.replace(config, preset='custom')
+    config_lib.validate_gan(custom)
+    self.assertEqual((custom.batch_norm, custom.d_steps, custom.g_steps),
                      (True, 3, 5))
 
-  def test_image_datasets_default_to_exp1_and_lambda_5(self):
-    with flagsaver.flagsaver(dataset='stacked_mnist'):
-      config = gan_cli.config_from_flags()
+  def test_image_recipes_default_to_exp1_and_lambda_5(self):
+    config = configs.recipe('stacked_mnist')
     self.assertEqual((config.preset, config.reg_lambda, config.eval_samples),
                      ('exp1', 5.0, 26_000))
 

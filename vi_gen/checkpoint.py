@@ -117,20 +117,3 @@ def check_compatible(config: Any, workdir: str,
 def write_config(config: Any, workdir: str) -> None:
   with open(config_path(workdir), 'w') as f:
     json.dump(dataclasses.asdict(config), f, indent=2, sort_keys=True)
-
-
-def read_metrics(path: str) -> list[dict]:
-  """The records of a workdir's ``metrics.jsonl``, in the order they were written."""
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
-
-
-def truncate_metrics(path: str, last_step: int) -> None:
-  """Drops records written after ``last_step`` (by a run that did not checkpoint)."""
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    records = [line for line in f if line.strip()]
-  kept = [line for line in records if json.loads(line)['step'] <= last_step]
-  with open(path, 'w') as f:
-    f.writelines(kept)

@@ -6,7 +6,7 @@ from the original files in its ``manual_dir``: pass ``manual_dir=`` (the
 ``--manual_dir`` flag) or set ``TFDS_MANUAL_DIR``; for MNIST the four original
 ``.gz`` files are enough::
 
-    TFDS_MANUAL_DIR=../shared/data/tfds/downloads/manual python -m experiments.gan --dataset=mnist
+    TFDS_MANUAL_DIR=/path/to/mnist python -m experiments.gan --config=configs/gan_mnist_exp1.py
 
 Datasets (``DATASETS``):
 

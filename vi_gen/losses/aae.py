@@ -4,7 +4,7 @@ The AAE is the GAN with x and z exchanged: a deterministic encoder E(x) should
 make the aggregate code distribution match the prior q(z) = N(0, I). A binary y
 labels where a code came from, and the latent discriminator is
 D(z) = q(0|z) = sigmoid(logit): **the probability that z was drawn from the
-prior** (SPEC.md §2); 1 − D(z) is the probability that z is a code E(x).
+prior** (docs/protocols.md); 1 − D(z) is the probability that z is a code E(x).
 
 Every function takes logits and returns per-example values; the caller reduces.
 """

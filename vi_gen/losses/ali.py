@@ -3,7 +3,7 @@
 ALI treats both x and z as variables of the joint. The *encoder pair* is
 (x ~ p̃(x), z ~ p(z|x) = E(x)); the *generator pair* is (z ~ q(z), x ~ q(x|z) = G(z)).
 A binary y labels them, and the joint discriminator is D(x, z) = p(1|x, z) =
-sigmoid(logit): **1 = the encoder pair, 0 = the generator pair** (SPEC.md §2).
+sigmoid(logit): **1 = the encoder pair, 0 = the generator pair** (docs/protocols.md).
 
 Every function takes D's logits on the two pairs and returns per-example values;
 the caller reduces. With ``l`` a logit: ``-log D = softplus(-l)``,

@@ -4,7 +4,7 @@ Every image metric in vi_gen that needs a classifier uses the same weights, ship
 in ``vi_gen/metrics/assets/mnist_classifier.msgpack`` with a JSON record of how
 they were made (seed, epochs, test accuracy, SHA-256). Rebuild them with::
 
-    TFDS_MANUAL_DIR=../shared/data/tfds/downloads/manual python -m experiments.mnist_classifier
+    TFDS_MANUAL_DIR=/path/to/mnist python -m experiments.mnist_classifier
 
 Training is deterministic given the seed (fixed initialisation, a seeded NumPy
 permutation per epoch, no dropout), so on the same platform and library versions

@@ -1,6 +1,6 @@
 """VAE encoders and decoders: the published MLP anchor and a convolutional pair.
 
-The anchor (Burda et al., 2015, one stochastic layer; SPEC.md §4) is
+The anchor (Burda et al., 2015, one stochastic layer; docs/protocols.md) is
 784-200-200-50: two tanh layers of 200 units to a diagonal Gaussian over
 z ∈ R⁵⁰, and the mirror image back to 784 Bernoulli logits. The convolutional
 pair uses the same fast stride-2 layers as the DCGANs.

@@ -1,4 +1,4 @@
-"""The stage schedule and the anchor policies for G° (SPEC §3).
+"""The stage schedule and the anchor policies for G° (docs/protocols.md).
 
 A *stage* is ``d_steps`` discriminator updates followed by ``g_steps`` generator
 minibatches, each used for ``g_repeats`` consecutive generator updates on the same z.

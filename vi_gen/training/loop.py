@@ -1,0 +1,173 @@
+"""The one training loop every experiment shares: resume, train, score, record.
+
+:func:`run` takes a configuration, a workdir, an initial state and a *task*:
+what feeds data and steps (``advance``) and what scores (``evaluate``). It does
+the rest the same way for the GAN, the AAE, ALI and the VAE:
+
+* refuses, before any computation, a workdir it cannot write or whose
+  ``config.json`` records another configuration (:func:`prepare`);
+* restores the latest checkpoint and drops ``metrics.jsonl`` records written
+  after it, so a resumed run ends with the records an uninterrupted one has;
+* trains to each evaluation or checkpoint boundary, stops on a non-finite
+  loss naming the step (the last good checkpoint stays intact), averages the
+  training metrics since the previous evaluation, and appends one record per
+  evaluation to ``metrics.jsonl`` and TensorBoard, with the rate and the
+  evaluation's seconds;
+* with several processes, every process trains and checkpoints (Orbax
+  coordinates them) and process 0 alone writes the config, records, pictures
+  and summaries.
+"""
+
+import time
+from typing import Callable, Optional, Protocol
+
+from absl import logging
+from flax.metrics import tensorboard
+import jax
+
+from vi_gen import checkpoint
+from vi_gen import parallel
+from vi_gen import records
+from vi_gen.training.config import ConfigError, check_writable
+
+
+class NonFiniteLossError(FloatingPointError):
+  """Training produced a NaN or infinite loss."""
+
+
+class Task(Protocol):
+  """What :func:`run` needs of an experiment.
+
+  ``advance(state, num)`` trains ``num`` steps (fewer if a loss stops being
+  finite) and returns the state and a host dict: ``step`` (the state's),
+  ``count`` (steps run), ``metrics`` (their means) and ``bad_step`` (the first
+  non-finite step, 0 if none). ``evaluate(state, step, workdir, writer)``
+  returns the scores and writes pictures to ``workdir`` unless it is None.
+  ``describe(record)`` is the progress line's body.
+  """
+  unit: str  # 'stage' or 'step'
+
+  def start(self, state) -> None: ...
+
+  def advance(self, state, num: int): ...
+
+  def evaluate(self, state, step: int, workdir: Optional[str], writer) -> dict: ...
+
+  def describe(self, record: dict) -> str: ...
+
+
+class NullWriter:
+  """The summary writer of processes other than 0: writes nothing."""
+
+  def scalar(self, *args, **kwargs):
+    pass
+
+  image = flush = close = scalar
+
+
+def prepare(config, workdir: str, mesh, batch_sizes: dict[str, int]) -> None:
+  """The checks every run makes before computing anything.
+
+  Raises:
+    ConfigError: if a batch does not split over ``mesh``, ``workdir`` is not
+      writable, or it holds a run of another configuration (fields outside
+      ``config.resumable_fields()`` differ).
+  """
+  try:
+    for name, size in batch_sizes.items():
+      parallel.check_batch_size(size, mesh, name)
+  except parallel.BatchSizeError as e:
+    raise ConfigError(str(e)) from None
+  check_writable(workdir)
+  try:
+    checkpoint.check_compatible(config, workdir, config.resumable_fields())
+  except checkpoint.IncompatibleCheckpointError as e:
+    raise ConfigError(str(e)) from None
+
+
+def _next_boundary(step: int, config) -> int:
+  def next_multiple(every):
+    return (step // every + 1) * every
+  return min(next_multiple(config.eval_every),
+             next_multiple(config.checkpoint_every), config.steps)
+
+
+def run(config, workdir: str, state, make_task: Callable[[], Task], *,
+        mesh) -> Optional[dict]:
+  """Trains (or resumes) the run in ``workdir``; returns its last record.
+
+  ``config`` has ``steps``, ``eval_every`` and ``checkpoint_every``;
+  :func:`prepare` has been called. ``state`` is the initial state (a resume
+  restores into its structure); ``make_task()`` is called only when there is
+  training left to do.
+
+  Raises:
+    NonFiniteLossError: if a loss becomes NaN or infinite.
+  """
+  lead = jax.process_index() == 0
+  if lead:
+    checkpoint.write_config(config, workdir)
+  metrics_path = f'{workdir}/metrics.jsonl'
+  state = parallel.replicate(state, mesh)
+  ckpt = checkpoint.Checkpointer(workdir)
+  if (restored_step := ckpt.latest_step()) is not None:
+    state = ckpt.restore(state)
+    logging.info('resumed from the checkpoint at step %d in %s', restored_step,
+                 workdir)
+  if lead:
+    records.truncate_metrics(metrics_path, restored_step or 0)
+  step = int(state.step)
+  if step >= config.steps:
+    ckpt.close()
+    logging.info('%s is already at step %d of %d; nothing to train.', workdir,
+                 step, config.steps)
+    return records.last_record(metrics_path)
+
+  task = make_task()
+  task.start(state)
+  writer = tensorboard.SummaryWriter(workdir) if lead else NullWriter()
+  last = None
+  # Training metrics are averaged on the host since the last evaluation; after a
+  # resume mid-interval that average covers only the steps run since the resume.
+  sums, count, interval_start = {}, 0, time.perf_counter()
+  try:
+    with jax.set_mesh(mesh):
+      while step < config.steps:
+        state, result = task.advance(state, _next_boundary(step, config) - step)
+        if result['bad_step'] != 0:
+          raise NonFiniteLossError(
+              f'non-finite loss at {task.unit} {result["bad_step"]}; stopped. The '
+              f'last good checkpoint (step {ckpt.latest_step()}) in {workdir} is '
+              f'intact.')
+        step, done = int(result['step']), int(result['count'])
+        for k, v in result['metrics'].items():
+          sums[k] = sums.get(k, 0.0) + float(v) * done
+        count += done
+
+        if step % config.eval_every == 0 or step == config.steps:
+          elapsed = time.perf_counter() - interval_start
+          eval_start = time.perf_counter()
+          scores = task.evaluate(state, step, workdir if lead else None, writer)
+          if clash := set(scores) & set(sums):  # would overwrite a score
+            raise ValueError(f'training metrics reuse score names {sorted(clash)}')
+          record = {'step': step, **scores,
+                    **{k: v / count for k, v in sorted(sums.items())},
+                    f'{task.unit}s_per_sec': count / elapsed,
+                    'eval_seconds': time.perf_counter() - eval_start}
+          if lead:
+            records.append(metrics_path, record)
+          for k, v in record.items():
+            if k != 'step' and isinstance(v, (int, float)):
+              writer.scalar(k, v, step)
+          writer.flush()
+          logging.info('%s %d/%d  %s  (%.2f %ss/s)', task.unit, step,
+                       config.steps, task.describe(record), count / elapsed,
+                       task.unit)
+          last = record
+          sums, count, interval_start = {}, 0, time.perf_counter()
+        if step % config.checkpoint_every == 0 or step == config.steps:
+          ckpt.save(step, state)
+  finally:
+    writer.close()
+    ckpt.close()
+  return last

@@ -1,22 +1,14 @@
 r"""ALI's three generator/encoder losses over seeds: is the paper's eq. 41 as good?
 
     python -m benchmarks.ali_losses                                  # ring8, grid25, mnist; 5 seeds
-    python -m benchmarks.ali_losses --datasets=ring8 --seeds=2 --steps_2d=500   # a quick look
-    python -m benchmarks.ali_losses --datasets=ring8,grid25 --lr_decay=cosine --steps_2d=12000
+    python -m benchmarks.ali_losses --datasets=ring8 --seeds=2 --config.steps=500   # a look
     python -m benchmarks.ali_losses --datasets=ring8 --losses=nonsaturating \
-        --lr_decay=cosine --lr_2d=3e-4 --steps_2d=48000      # ~20 min per run
+        --config=configs/ali_ring8_long.py --seeds=10       # beats the ring8 ALI row
     python -m benchmarks.ali_losses --datasets=grid25 --losses=nonsaturating \
-        --ali_networks=pacgan --lr_decay=cosine --lr_2d=3e-4 --steps_2d=40000
+        --config=configs/ali_grid25_r1.py --seeds=10 --first_seed=30   # and grid25's
     python -m benchmarks.ali_losses --datasets=grid25 --losses=nonsaturating \
-        --ali_networks=pacgan --ali_simultaneous --lr_2d=1e-4 --beta1_2d=0.8 \
-        --steps_2d=400000                                    # PacGAN's own recipe
-    python -m benchmarks.ali_losses --datasets=grid25 --losses=nonsaturating \
-        --ali_networks=pacgan --ali_simultaneous --lr_2d=2e-4 --beta1_2d=0.8 \
-        --lr_decay=cosine --steps_2d=200000   # decayed from 2e-4; ~30 min a run
-    python -m benchmarks.ali_losses --datasets=grid25 --losses=nonsaturating \
-        --ali_networks=pacgan --ali_simultaneous --lr_2d=1e-4 --beta1_2d=0.8 \
-        --lr_decay=cosine --lr_decay_stages_2d=20000 --steps_2d=140000 \
-        --eval_every=20000        # PacGAN's recipe, decayed over its last 20,000 stages
+        --config=configs/ali_grid25_r1.py --config.ali_r1=0 --config.lr_decay=constant \
+        --config.lr_decay_stages=0 --config.steps=400000    # PacGAN's recipe as published
 
 The paper (arXiv 1807.05936, after eq. 43) reports, without figures, that its
 VI-derived loss (eq. 41: −log D on both pairs) trains ALI as well as, or
@@ -24,50 +16,40 @@ slightly better than, the minimax (eq. 42) and non-saturating (eq. 43) losses.
 This benchmark trains ``experiments.ali`` with each loss, everything else
 equal, for ``--seeds`` seeds per cell, and reports mean ± standard error:
 
-* ring8 and grid25 (PacGAN's 2D protocol, the GAN experiment's 2D networks
-  with an MLP encoder and a joint maxout D): covered modes, % high-quality
+* ring8 and grid25 (PacGAN's 2D protocol): covered modes, % high-quality
   samples and reverse KL of 2,500 samples, and recon_same_mode, the % of
-  points whose G(E(x)) lands within 3σ of their own mode. Budget:
-  ``--steps_2d`` stages (default 4,000, the 2D default of experiments.gan) at
-  Adam(1e-3, β₁ = 0.5), batch 100 (``--batch_2d``). PacGAN's published ALI
-  rows (ring 6.6 modes / 97.6% / 0.36, grid 24.1 / 95.7% / 0.14) were trained
-  far longer (400,000 iterations at 1e-4) on their own networks.
-* MNIST (DCGAN G, a DCGAN-trunk encoder and joint D, z ∈ R¹⁰⁰, batch 64, Adam
-  2e-4, β₁ = 0.5): Fréchet distance of 10,000 samples in the fixed classifier's
-  features, next to fd_floor (real test against real train), and
-  recon_accuracy, the % of test images x whose G(E(x)) the classifier labels
-  as x. Budget: ``--steps_mnist`` stages (default 1,000).
+  points whose G(E(x)) lands within 3σ of their own mode. Each run is the
+  recipe ``--config`` (default ``configs/ali_ring8.py``: 4,000 stages at
+  Adam(1e-3, β₁ = 0.5), batch 100) with the dataset, loss and seed set, and
+  any field changed by ``--config.FIELD=value``. PacGAN's published ALI rows
+  (ring 6.6 modes / 97.6% / 0.36, grid 24.1 / 95.7% / 0.14) were trained far
+  longer (400,000 iterations at 1e-4) on their own networks.
+* MNIST: the recipe ``configs/ali_mnist.py`` for ``--steps_mnist`` stages
+  (default 1,000), with the 2D recipe's ``lr_decay`` and ``g_ema``: Fréchet
+  distance of 10,000 samples in the fixed classifier's features, next to
+  fd_floor (real test against real train), and recon_accuracy, the % of test
+  images x whose G(E(x)) the classifier labels as x.
 
-``--lr_decay=cosine`` takes both learning rates to 0 over each run
-(``GANConfig.lr_decay``); ``--g_ema`` scores each run's moving average of G
-(``GANConfig.g_ema``), with the current G's scores as ``current_*`` columns;
-``--lr_2d`` sets both 2D learning rates; ``--ali_networks=pacgan`` trains
-the 2D runs with PacGAN's ALI networks (``GANConfig.ali_networks``);
-``--beta1_2d`` sets their Adam β₁, ``--batch_2d`` their batch size,
-``--d_steps_2d`` their D updates per stage, ``--reg_lambda_2d`` their λ on
-eq. 40's ‖G(z) − G°(z)‖² (``experiments.ali --reg_lambda``), ``--r1_2d``
-their γ of an R1 penalty on D (``experiments.ali --ali_r1``),
-``--lr_decay_stages_2d`` (with ``--lr_decay=cosine``) decays their rates over
-their last stages only, constant before, and ``--ali_simultaneous`` takes D's
-and E/G's steps from one pass, as PacGAN's ALI runs do. Runs and results with
-any of these are kept apart from the default ones by a suffix: ``_cosine``,
-then ``_ema<decay>``, then ``_pacgan``, then ``_lr<rate>``, then ``_b1<β₁>``,
-then ``_batch<size>``, then ``_dsteps<n>``, then ``_reg<λ>``, then
+Runs and results whose 2D recipe differs from ``configs/ali_ring8.py`` are
+kept apart from the default ones by a suffix naming the difference:
+``_cosine`` (lr_decay), then ``_ema<decay>``, then ``_pacgan``
+(ali_networks), then ``_lr<rate>`` (g_lr = d_lr), then ``_b1<β₁>``, then
+``_batch<size>``, then ``_dsteps<n>``, then ``_reg<λ>``, then
 ``_r1gamma<γ>``, then ``_decaylast<stages>``, then ``_simultaneous``, then
-(decayed runs only, whose schedule follows their length)
-``_steps<steps_2d>`` when that is not 4,000.
+(decayed runs only, whose schedule follows their length) ``_steps<steps>``
+when that is not 4,000. A recipe that differs in a field the suffix cannot
+name is refused. The recipe's ``eval_every`` adds evaluations along each run
+to its ``metrics.jsonl``, and their scores to the run's record
+(``history``); its ``checkpoint_every`` checkpoints it for runs longer than a
+sitting.
 ``--first_seed`` tables seeds from there on, for a recipe chosen from some
 seeds' courses and tested on others; its results file ends in
 ``_firstseed<N>``, and its runs are named as any run of their seed.
-``--eval_every`` adds evaluations along each run to its ``metrics.jsonl``, and
-their scores to the run's record (``history``).
 For the 2D mixtures the table also says which losses beat the published ALI row
 on all three of its scores.
 
 Runs go to ``--workdir/<dataset>_<loss><suffix>_seed<N>``; re-running reuses
-finished runs, and resumes unfinished ones from their last checkpoint (each run
-saves one at its end, and every ``--checkpoint_every`` stages if set: for runs
-longer than a sitting). Results: stdout and ``--out_dir/ali_losses<suffix>.{md,json}``.
+finished runs, and resumes unfinished ones from their last checkpoint. Results: stdout and ``--out_dir/ali_losses<suffix>.{md,json}``.
 The JSON keeps every run's final scores, so it is also the record of runs whose
 directories are gone (another machine, a cleaned ``runs/``): a run whose
 directory does not exist is taken from that record when the record has it at
@@ -88,12 +70,14 @@ import contextlib
 import dataclasses
 import json
 import os
+import sys
 import time
 from typing import NamedTuple, Optional
 
 from absl import app
 from absl import flags
 import jax
+from ml_collections import config_flags
 
 from benchmarks import stats
 from vi_gen import records as records_lib
@@ -120,99 +104,98 @@ _ONLY_SEEDS = flags.DEFINE_multi_integer(
     'Train and record only these of the --seeds seeds, and write no table: for '
     'invocations that share the seeds of one cell between processes. A last '
     'invocation without it then reads them back and writes the table.')
-_STEPS_2D = flags.DEFINE_integer('steps_2d', 4000, 'Stages per 2D run.')
 _STEPS_MNIST = flags.DEFINE_integer('steps_mnist', 1000, 'Stages per MNIST run.')
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/benchmarks/ali_losses',
                                'Where the runs go.')
 _OUT_DIR = flags.DEFINE_string('out_dir', 'benchmarks/results', 'Output directory.')
-_LR_2D = flags.DEFINE_float(
-    'lr_2d', None, 'Adam learning rate of E/G and of D for the 2D runs '
-    '(default: the 2D default of experiments.ali, 1e-3).')
-_ALI_NETWORKS = flags.DEFINE_enum(
-    'ali_networks', 'embedded', list(config_lib.ALI_NETWORKS),
-    '2D encoder and joint D (experiments.ali --ali_networks).')
-_BETA1_2D = flags.DEFINE_float(
-    'beta1_2d', None, 'Adam β₁ of both 2D optimisers (default: experiments.ali\'s, 0.5).')
-_BATCH_2D = flags.DEFINE_integer(
-    'batch_2d', None, 'Batch size of the 2D runs (default: experiments.ali\'s, 100).')
-_D_STEPS_2D = flags.DEFINE_integer(
-    'd_steps_2d', None, 'D updates per stage in the 2D runs (default: experiments.ali\'s, 1).')
-_REG_2D = flags.DEFINE_float(
-    'reg_lambda_2d', None, 'λ on eq. 40\'s ‖G(z) − G°(z)‖² in the 2D runs '
-    '(experiments.ali --reg_lambda; default: its 0, eq. 41–43 alone).')
-_R1_2D = flags.DEFINE_float(
-    'r1_2d', None, 'γ of the R1 penalty on D in the 2D runs '
-    '(experiments.ali --ali_r1; default: its 0, eq. 38 alone).')
-_DECAY_STAGES_2D = flags.DEFINE_integer(
-    'lr_decay_stages_2d', None,
-    'With --lr_decay=cosine: the 2D runs decay over only their last this many '
-    'stages, at a constant rate before them (experiments.ali --lr_decay_stages).',
-    lower_bound=1)
-_SIMULTANEOUS = flags.DEFINE_boolean(
-    'ali_simultaneous', False,
-    '2D runs: D and E/G updates from one pass (experiments.ali --ali_simultaneous).')
-_LR_DECAY = flags.DEFINE_enum('lr_decay', 'constant', list(config_lib.LR_DECAYS),
-                              'Learning-rate decay of every run.')
-_G_EMA = flags.DEFINE_float(
-    'g_ema', 0.0, 'Decay of a moving average of G in every run, scored in its '
-    'place (GANConfig.g_ema); 0 = none.')
 _MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', None, f'TFDS manual_dir (default: ${images.MANUAL_DIR_ENV}).')
-_CHECKPOINT_EVERY = flags.DEFINE_integer(
-    'checkpoint_every', None,
-    'Stages between the checkpoints of each run (default: one, at its end). A run '
-    'stopped between them resumes from its last; the training is the same either way.',
-    lower_bound=1)
-_EVAL_EVERY = flags.DEFINE_integer(
-    'eval_every', None,
-    'Stages between the evaluations of each run, logged to its metrics.jsonl '
-    '(default: one, at its end). The table takes the last.', lower_bound=1)
 _REUSE_RECORDS = flags.DEFINE_boolean(
     'reuse_records', True,
     'Take a run whose directory is absent from the per-run record in '
     '--out_dir/ali_losses<suffix>.json, when it holds that run at the same length.')
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', configs.path('ali_ring8'),
+    'The recipe of the 2D runs, a file of configs/ (default ali_ring8.py); set '
+    'its fields with --config.FIELD=value. The benchmark sets dataset, ali_loss '
+    'and seed; the recipe\'s lr_decay and g_ema also apply to the MNIST runs, '
+    'which otherwise follow configs/ali_mnist.py.', lock_config=True)
 
 flags.register_multi_flags_validator(
     ['only_seeds', 'seeds', 'first_seed'],
     lambda f: all(f['first_seed'] <= s < f['first_seed'] + f['seeds']
                   for s in f['only_seeds'] or ()),
     '--only_seeds must name seeds in range(--first_seed, --first_seed + --seeds).')
-flags.register_multi_flags_validator(
-    ['lr_decay_stages_2d', 'lr_decay', 'steps_2d'],
-    lambda f: f['lr_decay_stages_2d'] is None or (
-        f['lr_decay'] != 'constant' and f['lr_decay_stages_2d'] <= f['steps_2d']),
-    '--lr_decay_stages_2d needs --lr_decay=cosine and at most --steps_2d stages.')
+
+# The 2D recipe the default table runs; run and result names say how a cell's
+# recipe differs from it.
+_DEFAULT_2D = configs.load('ali_ring8')
 
 
-class _Optional2D(NamedTuple):
-  """A 2D setting that is unset (None) by default."""
-  flag: flags.FlagHolder
+class _Setting(NamedTuple):
+  """A 2D setting that runs, results and the table name when it differs from
+  :data:`_DEFAULT_2D`."""
+  fields: tuple[str, ...]  # the GANConfig fields it is; all take one value
   tag: str  # in the run suffix, before the value
-  fields: tuple[str, ...]  # the GANConfig fields the value sets
   # The table's settings phrase for a value `v`; None where the budget names it.
   phrase: Optional[str]
 
 
-# In suffix, command and settings order.
-_OPTIONAL_2D = (
-    _Optional2D(_LR_2D, 'lr', ('g_lr', 'd_lr'), '2D learning rate {v}'),
-    _Optional2D(_BETA1_2D, 'b1', ('beta1',), '2D Adam β₁ {v}'),
-    _Optional2D(_BATCH_2D, 'batch', ('batch_size',), None),
-    _Optional2D(_D_STEPS_2D, 'dsteps', ('d_steps',), '2D D updates per stage {v}'),
-    _Optional2D(_REG_2D, 'reg', ('reg_lambda',), '2D regulariser λ {v} on ‖G(z) − G°(z)‖²'),
-    _Optional2D(_R1_2D, 'r1gamma', ('ali_r1',), '2D R1 penalty γ {v} on D'),
-    _Optional2D(_DECAY_STAGES_2D, 'decaylast', ('lr_decay_stages',),
-                '2D rates constant until the last {v} stages, decayed over them'))
+# In suffix and settings order.
+_SETTINGS_2D = (
+    _Setting(('g_lr', 'd_lr'), 'lr', '2D learning rate {v}'),
+    _Setting(('beta1',), 'b1', '2D Adam β₁ {v}'),
+    _Setting(('batch_size',), 'batch', None),
+    _Setting(('d_steps',), 'dsteps', '2D D updates per stage {v}'),
+    _Setting(('reg_lambda',), 'reg', '2D regulariser λ {v} on ‖G(z) − G°(z)‖²'),
+    _Setting(('ali_r1',), 'r1gamma', '2D R1 penalty γ {v} on D'),
+    _Setting(('lr_decay_stages',), 'decaylast',
+             '2D rates constant until the last {v} stages, decayed over them'))
+# Fields the benchmark sets itself, or that do not change what a run trains.
+_NOT_NAMED = ('dataset', 'ali_loss', 'seed', 'steps', 'eval_every',
+              'checkpoint_every', 'lr_decay', 'g_ema', 'ali_networks',
+              'ali_simultaneous')
 
 
-def _set_2d() -> tuple[_Optional2D, ...]:
-  """The rows of :data:`_OPTIONAL_2D` whose flag is set."""
-  return tuple(row for row in _OPTIONAL_2D if row.flag.value is not None)
+def config_2d() -> config_lib.GANConfig:
+  """The 2D cell's recipe with its overrides."""
+  return config_lib.from_dict(_CONFIG.value)
+
+
+def check_config_2d() -> None:
+  """Raises ConfigError for a 2D recipe the benchmark cannot name or run."""
+  config = config_2d()
+  if config.model != 'ali':
+    raise config_lib.ConfigError(f'the recipe trains {config.model}, not ali')
+  if config.g_lr != config.d_lr:
+    raise config_lib.ConfigError(
+        f'g_lr={config.g_lr:g} and d_lr={config.d_lr:g}: the benchmark\'s cells '
+        'set both learning rates alike')
+  named = {f for row in _SETTINGS_2D for f in row.fields} | set(_NOT_NAMED)
+  if unnamed := [f for f in dataclasses.asdict(config)
+                 if f not in named
+                 and getattr(config, f) != getattr(_DEFAULT_2D, f)]:
+    raise config_lib.ConfigError(
+        f'{", ".join(unnamed)} differ from configs/ali_ring8.py, and run names '
+        'cannot say so: train such a cell with experiments.ali')
+  config_lib.validate_gan(config)
+
+
+def _set_2d() -> tuple[tuple[_Setting, object], ...]:
+  """The settings of :data:`_SETTINGS_2D` that differ from the default, with values."""
+  config = config_2d()
+  return tuple((row, getattr(config, row.fields[0])) for row in _SETTINGS_2D
+               if getattr(config, row.fields[0]) != getattr(_DEFAULT_2D,
+                                                            row.fields[0]))
 
 
 def _changed(holder: flags.FlagHolder) -> bool:
   """Whether a flag's value differs from its default."""
   return holder.value != holder.default
+
+
+def _differs(field: str) -> bool:
+  return getattr(config_2d(), field) != getattr(_DEFAULT_2D, field)
 
 
 def _text(value) -> str:
@@ -235,28 +218,29 @@ PRIMARY = {'2d': ('reverse_kl', False), 'mnist': ('fd', False)}
 def _suffix(family: str = '2d') -> str:
   """What sets these runs apart from the default ones, for run and result names.
 
-  The MNIST runs' names carry only the decay and ``--g_ema``, since
-  ``--ali_networks``, ``--lr_2d`` and ``--steps_2d`` do not change them.
+  The MNIST runs' names carry only the decay and ``g_ema``, since the 2D
+  recipe's other fields do not change them.
   """
-  suffix = f'_{_LR_DECAY.value}' if _changed(_LR_DECAY) else ''
-  if _G_EMA.value:
-    suffix += f'_ema{_G_EMA.value:g}'
+  config = config_2d()
+  suffix = f'_{config.lr_decay}' if _differs('lr_decay') else ''
+  if config.g_ema:
+    suffix += f'_ema{config.g_ema:g}'
   if family == '2d':
-    if _changed(_ALI_NETWORKS):
-      suffix += f'_{_ALI_NETWORKS.value}'
-    suffix += ''.join(f'_{row.tag}{_text(row.flag.value)}' for row in _set_2d())
-    if _SIMULTANEOUS.value:
+    if _differs('ali_networks'):
+      suffix += f'_{config.ali_networks}'
+    suffix += ''.join(f'_{row.tag}{_text(value)}' for row, value in _set_2d())
+    if config.ali_simultaneous:
       suffix += '_simultaneous'
-    if _changed(_STEPS_2D) and _LR_DECAY.value != 'constant':
+    if _differs('steps') and config.lr_decay != 'constant':
       # A decayed rate follows the run's length: another length is another run.
-      suffix += f'_steps{_STEPS_2D.value}'
+      suffix += f'_steps{config.steps}'
   return suffix
 
 
 def _score_keys(family: str) -> tuple[str, ...]:
   """The scores of a run; with ``--g_ema`` the current G's follow the average's."""
   keys = SCORES[family]
-  if _G_EMA.value:
+  if config_2d().g_ema:
     keys += tuple(f'current_{k}' for k in keys if k != 'fd_floor')
   return keys
 
@@ -354,8 +338,18 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
   the ``seconds_this_invocation`` of the invocation that trained and recorded
   it rather than this one's few seconds of reading it back.
   """
-  steps = _STEPS_MNIST.value if dataset == 'mnist' else _STEPS_2D.value
   family = _family(dataset)
+  cell = config_2d()
+  if family == '2d':
+    config = dataclasses.replace(cell, dataset=dataset, ali_loss=loss, seed=seed)
+  else:
+    config = configs.load('ali_mnist', dataset=dataset, ali_loss=loss, seed=seed,
+                          steps=_STEPS_MNIST.value, lr_decay=cell.lr_decay,
+                          g_ema=cell.g_ema)
+  steps = config.steps
+  config = dataclasses.replace(
+      config, eval_every=min(config.eval_every, steps),
+      checkpoint_every=min(config.checkpoint_every, steps))
   workdir = os.path.join(_WORKDIR.value,
                          f'{dataset}_{loss}{_suffix(family)}_seed{seed}')
   earlier = next((r for r in records.get(dataset, {}).get(loss, [])
@@ -363,18 +357,6 @@ def run_one(dataset: str, loss: str, seed: int, records: dict) -> dict:
   if not os.path.exists(workdir) and earlier is not None:
     return {**earlier, 'recorded': True}
   finished = _finished(workdir, steps)
-  config = configs.recipe(dataset, model='ali')
-  config = dataclasses.replace(config, ali_loss=loss, seed=seed, steps=steps,
-                               eval_every=min(_EVAL_EVERY.value or steps, steps),
-                               checkpoint_every=min(_CHECKPOINT_EVERY.value or steps,
-                                                    steps),
-                               lr_decay=_LR_DECAY.value, g_ema=_G_EMA.value)
-  if family == '2d':
-    overrides = dict(ali_networks=_ALI_NETWORKS.value,
-                     ali_simultaneous=_SIMULTANEOUS.value)
-    for row in _set_2d():
-      overrides.update(dict.fromkeys(row.fields, row.flag.value))
-    config = dataclasses.replace(config, **overrides)
   start = time.perf_counter()
   final = adversarial.train_and_evaluate(config, workdir, manual_dir=_MANUAL_DIR.value)
   if final is None or final['step'] != steps:
@@ -470,34 +452,28 @@ def markdown(summary: dict, raw: dict) -> str:
   of ``summary`` outside it come from earlier tables of the same results file
   and are marked so, with their own seeds and length.
   """
+  config = config_2d()
   budgets = []
   if any(_family(d) == '2d' for d in raw):
-    first_2d = next(d for d in raw if _family(d) == '2d')
-    batch = _BATCH_2D.value or configs.recipe(first_2d, model='ali').batch_size
-    budgets.append(f'{_STEPS_2D.value} stages (2D, batch {batch})')
+    budgets.append(f'{config.steps} stages (2D, batch {config.batch_size})')
   if 'mnist' in raw:
     budgets.append(f'{_STEPS_MNIST.value} stages (MNIST, batch 64)')
-  settings = (f', learning rates decayed to 0 ({_LR_DECAY.value})'
-              if _changed(_LR_DECAY) else '')
-  if _G_EMA.value:
-    settings += f', G scored as its moving average (decay {_G_EMA.value:g})'
-  if _changed(_ALI_NETWORKS):
-    settings += f', 2D networks: {_ALI_NETWORKS.value}'
-  settings += ''.join(f', {row.phrase.format(v=_text(row.flag.value))}'
-                      for row in _set_2d() if row.phrase)
-  if _SIMULTANEOUS.value:
+  settings = (f', learning rates decayed to 0 ({config.lr_decay})'
+              if _differs('lr_decay') else '')
+  if config.g_ema:
+    settings += f', G scored as its moving average (decay {config.g_ema:g})'
+  if _differs('ali_networks'):
+    settings += f', 2D networks: {config.ali_networks}'
+  settings += ''.join(f', {row.phrase.format(v=_text(value))}'
+                      for row, value in _set_2d() if row.phrase)
+  if config.ali_simultaneous:
     settings += ', 2D D and E/G updates simultaneous'
   command = (f'python -m benchmarks.ali_losses --datasets={",".join(raw)}'
              + ('' if list(_LOSSES.value) == list(ali_losses.GENERATOR_LOSSES)
                 else f' --losses={",".join(_LOSSES.value)}')
-             + (f' --lr_decay={_LR_DECAY.value}' if _changed(_LR_DECAY) else '')
-             + (f' --g_ema={_G_EMA.value:g}' if _G_EMA.value else '')
-             + (f' --ali_networks={_ALI_NETWORKS.value}' if _changed(_ALI_NETWORKS)
-                else '')
-             + ''.join(f' --{row.flag.name}={_text(row.flag.value)}' for row in _set_2d())
-             + (' --ali_simultaneous' if _SIMULTANEOUS.value else '')
+             + _config_arguments()
              + ''.join(f' --{holder.name}={holder.value}'
-                       for holder in (_STEPS_2D, _STEPS_MNIST, _SEEDS, _FIRST_SEED)
+                       for holder in (_STEPS_MNIST, _SEEDS, _FIRST_SEED)
                        if _changed(holder)))
   seeds = _seeds()
   which = ('' if not _FIRST_SEED.value else f' (seed {seeds[0]})' if len(seeds) == 1
@@ -526,6 +502,17 @@ def markdown(summary: dict, raw: dict) -> str:
                                  _from_records(dataset, raw.get(dataset, {})),
                                  _from_earlier_tables(dataset, rows, earlier)]), '']
   return '\n'.join(lines)
+
+
+def _config_arguments() -> str:
+  """``--config=...`` and its ``--config.FIELD=...`` as this invocation gave them."""
+  holder = flags.FLAGS['config']
+  path = config_flags.get_config_filename(holder)
+  if os.path.dirname(os.path.abspath(path)) == configs.DIR:
+    path = f'configs/{os.path.basename(path)}'
+  given = ('' if path == 'configs/ali_ring8.py' else f' --config={path}')
+  overrides = config_flags.get_override_values(holder)
+  return given + ''.join(f' --config.{k}={_text(v)}' for k, v in overrides.items())
 
 
 def _from_earlier_tables(dataset: str, rows: dict, earlier: list[str]) -> str:
@@ -578,10 +565,7 @@ def write_table(results: dict, raw: dict) -> str:
   """
   with _record() as data:
     _migrate_legacy(data)
-    data.update({'lr_decay': _LR_DECAY.value, 'g_ema': _G_EMA.value,
-                 'ali_networks': _ALI_NETWORKS.value,
-                 **{row.flag.name: row.flag.value for row in _OPTIONAL_2D},
-                 'ali_simultaneous': _SIMULTANEOUS.value,
+    data.update({'config_2d': dataclasses.asdict(config_2d()),
                  'first_seed': _FIRST_SEED.value})
     summary = data.setdefault('summary', {})
     for dataset, rows in results.items():
@@ -598,6 +582,11 @@ def write_table(results: dict, raw: dict) -> str:
 
 def main(argv):
   del argv
+  try:
+    check_config_2d()
+  except config_lib.ConfigError as e:
+    print(f'benchmarks.ali_losses: error: {e}', file=sys.stderr)
+    sys.exit(2)
   results, raw = {}, {}
   records = recorded_runs()
   for dataset in _DATASETS.value:

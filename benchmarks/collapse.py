@@ -15,8 +15,9 @@ training, mean ± standard error over seeds. Arms:
 
 Budget: PacGAN trains 400 epochs of 1,000 batches (400,000 iterations) at
 Adam(1e-4, β₁ = 0.8). That is hours per run on two CPU cores, so this benchmark
-trains --steps stages (default 1,000) at Adam(1e-3, β₁ = 0.5): the figures are
-for that budget, not for PacGAN's. Results go to stdout and to
+trains the recipe ``configs/gan_ring8.py`` (Adam(1e-3, β₁ = 0.5)) for --steps
+stages (default 1,000), each arm changing only λ, the anchor and the G
+updates per stage: the figures are for that budget, not for PacGAN's. Results go to stdout and to
 --out_dir/collapse.{md,json}.
 """
 
@@ -35,6 +36,7 @@ from vi_gen.metrics.modes2d import mode_metrics
 from vi_gen.metrics import evaluation
 from vi_gen.training import build
 from vi_gen.training import config as config_lib
+import configs
 from vi_gen.training.stage import train_stages
 
 _SEEDS = flags.DEFINE_integer('seeds', 10, 'Seeds per arm.')
@@ -73,7 +75,7 @@ def run_one(config: config_lib.GANConfig) -> tuple[dict, float]:
   start = time.perf_counter()
   state = build.create_state(config)
   state, _, bad_step = train_stages(
-      state, jnp.asarray(config.steps, jnp.int32), schedule=config.schedule,
+      state, jnp.asarray(config.steps, jnp.int32), schedule=build.schedule(config),
       sample_real=toy2d.real_sampler(config.dataset), batch_size=config.batch_size)
   mixture = toy2d.get_mixture(config.dataset)
   z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1),
@@ -86,7 +88,7 @@ def run_one(config: config_lib.GANConfig) -> tuple[dict, float]:
 
 def main(argv):
   del argv
-  base = config_lib.GANConfig(steps=_STEPS.value)
+  base = configs.load('gan_ring8', steps=_STEPS.value)
   rows = []
   for dataset in _DATASETS.value:
     num_modes = toy2d.get_mixture(dataset).num_modes

@@ -4,7 +4,8 @@ r"""Stacked MNIST: the paper's two DCGAN schedules, with and without the regular
     python -m benchmarks.stacked_mnist --epochs=50          # the full protocol (GPU/TPU)
     python -m benchmarks.stacked_mnist --seeds=1 --exp1_steps=200 --exp2_steps=40   # a look
 
-Arms: ``exp1`` (BatchNorm; 1 D update, snapshot, 2 G updates on one z) and
+Each run is the recipe ``configs/gan_stacked_mnist_<schedule>.py`` with its
+λ, seed, length and width set. Arms: ``exp1`` (BatchNorm; 1 D update, snapshot, 2 G updates on one z) and
 ``exp2`` (no BatchNorm; 5 D updates, snapshot, 5 z × 2 G updates), each with
 λ = 0 (the control) and λ = --reg_lambda (the paper's 5), over --seeds seeds.
 Everything else is the paper's code: DCGAN width 64 at 28×28×3, z ∈ R¹⁰⁰, batch
@@ -81,7 +82,7 @@ def steps_for(preset: str, batch_size: int) -> int:
 
 
 def run_one(preset: str, reg_lambda: float, seed: int) -> dict:
-  config = configs.recipe('stacked_mnist', preset)
+  config = configs.load(f'gan_stacked_mnist_{preset}')
   steps = steps_for(preset, config.batch_size)
   every = max(1, steps // _EVALS.value)
   config = dataclasses.replace(config, reg_lambda=reg_lambda, seed=seed,

@@ -162,10 +162,12 @@ class CommandLineTest(parameterized.TestCase):
     # A table from another first seed is its own result file; its runs are not apart.
     workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
     result = self._run('benchmarks.ali_losses', '--datasets=ring8',
-                       '--losses=nonsaturating', '--seeds=1', '--steps_2d=2',
-                       '--lr_decay=cosine', '--lr_2d=3e-4', '--ali_networks=pacgan',
-                       '--beta1_2d=0.8', '--batch_2d=8', '--ali_simultaneous',
-                       '--g_ema=0.9', '--first_seed=3',
+                       '--losses=nonsaturating', '--seeds=1', '--config.steps=2',
+                       '--config.lr_decay=cosine', '--config.g_lr=3e-4',
+                       '--config.d_lr=3e-4', '--config.ali_networks=pacgan',
+                       '--config.beta1=0.8', '--config.batch_size=8',
+                       '--config.ali_simultaneous=true', '--config.g_ema=0.9',
+                       '--first_seed=3',
                        f'--workdir={workdir}', f'--out_dir={out_dir}')
     self.assertEqual(result.returncode, 0, result.stderr)
     suffix = '_cosine_ema0.9_pacgan_lr0.0003_b10.8_batch8_simultaneous_steps2'
@@ -182,8 +184,9 @@ class CommandLineTest(parameterized.TestCase):
                      (3e-4, 3e-4, 2, 'cosine', 'pacgan', 0.8, True, 0.9, 8))
     with open(os.path.join(out_dir, f'ali_losses{suffix}.json')) as f:
       results = json.load(f)
-    self.assertEqual((results['lr_2d'], results['beta1_2d'], results['batch_2d'],
-                      results['ali_simultaneous'], results['first_seed']),
+    cell = results['config_2d']
+    self.assertEqual((cell['g_lr'], cell['beta1'], cell['batch_size'],
+                      cell['ali_simultaneous'], results['first_seed']),
                      (3e-4, 0.8, 8, True, 3))
     self.assertEqual([r['seed'] for r in results['runs']['ring8']['nonsaturating']], [3])
     row = results['summary']['ring8']['nonsaturating']
@@ -195,21 +198,30 @@ class CommandLineTest(parameterized.TestCase):
                   'G scored as its moving average (decay 0.9), 2D networks: pacgan, '
                   '2D learning rate 0.0003, 2D Adam β₁ 0.8, '
                   '2D D and E/G updates simultaneous.', text)
-    self.assertIn('--datasets=ring8 --losses=nonsaturating --lr_decay=cosine '
-                  '--g_ema=0.9 --ali_networks=pacgan --lr_2d=0.0003 --beta1_2d=0.8 '
-                  '--batch_2d=8 --ali_simultaneous --steps_2d=2 --seeds=1 --first_seed=3`',
-                  text)
+    # The command names the recipe's overrides as they were given.
+    self.assertIn('--datasets=ring8 --losses=nonsaturating --config.', text)
+    for given in ('--config.steps=2', '--config.lr_decay=cosine',
+                  '--config.g_lr=0.0003', '--config.d_lr=0.0003',
+                  '--config.ali_networks=pacgan', '--config.beta1=0.8',
+                  '--config.batch_size=8', '--config.ali_simultaneous=True',
+                  '--config.g_ema=0.9', ' --seeds=1 --first_seed=3`'):
+      self.assertIn(given, text)
 
   def test_ali_losses_benchmark_sets_d_steps_regulariser_and_tail_apart(self):
     workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
     refused = self._run('benchmarks.ali_losses', '--datasets=ring8',
-                        '--lr_decay_stages_2d=1', f'--workdir={workdir}')
-    self.assertNotEqual(refused.returncode, 0)
-    self.assertIn('--lr_decay_stages_2d needs --lr_decay=cosine', refused.stderr)
+                        '--config.lr_decay_stages=1', f'--workdir={workdir}')
+    self.assertEqual(refused.returncode, 2)
+    self.assertIn('lr_decay_stages needs a decay (lr_decay=cosine)', refused.stderr)
+    unnamed = self._run('benchmarks.ali_losses', '--datasets=ring8',
+                        '--config.g_hidden=8', f'--workdir={workdir}')
+    self.assertEqual(unnamed.returncode, 2)
+    self.assertIn('g_hidden differ from configs/ali_ring8.py', unnamed.stderr)
     result = self._run('benchmarks.ali_losses', '--datasets=ring8',
-                       '--losses=nonsaturating', '--seeds=1', '--steps_2d=2',
-                       '--d_steps_2d=2', '--reg_lambda_2d=10', '--checkpoint_every=1',
-                       '--lr_decay=cosine', '--lr_decay_stages_2d=1', '--eval_every=1',
+                       '--losses=nonsaturating', '--seeds=1', '--config.steps=2',
+                       '--config.d_steps=2', '--config.reg_lambda=10',
+                       '--config.checkpoint_every=1', '--config.lr_decay=cosine',
+                       '--config.lr_decay_stages=1', '--config.eval_every=1',
                        f'--workdir={workdir}', f'--out_dir={out_dir}')
     self.assertEqual(result.returncode, 0, result.stderr)
     suffix = '_cosine_dsteps2_reg10_decaylast1_steps2'
@@ -230,8 +242,9 @@ class CommandLineTest(parameterized.TestCase):
     self.assertEqual([r['step'] for r in evals], [1, 2])
     with open(os.path.join(out_dir, f'ali_losses{suffix}.json')) as f:
       results = json.load(f)
-    self.assertEqual((results['d_steps_2d'], results['reg_lambda_2d'],
-                      results['lr_decay_stages_2d']), (2, 10.0, 1))
+    cell = results['config_2d']
+    self.assertEqual((cell['d_steps'], cell['reg_lambda'], cell['lr_decay_stages']),
+                     (2, 10.0, 1))
     run = results['runs']['ring8']['nonsaturating'][0]
     self.assertEqual(run['hq'], evals[-1]['hq'])
     # ...and the record keeps every evaluation's scores, for when the run is gone.
@@ -240,13 +253,14 @@ class CommandLineTest(parameterized.TestCase):
                                          'recon_same_mode')} for r in evals])
     with open(os.path.join(out_dir, f'ali_losses{suffix}.md')) as f:
       text = f.read()
-    # The batch the budget names is experiments.ali's 2D default.
+    # The batch the budget names is the recipe's (configs/ali_ring8.py).
     self.assertIn('Budget: 2 stages (2D, batch 100), learning rates decayed to 0 '
                   '(cosine), 2D D updates per stage 2, 2D regulariser λ 10 on '
                   '‖G(z) − G°(z)‖², 2D rates constant until the last 1 stages, '
                   'decayed over them. Measured by', text)
-    self.assertIn('--lr_decay=cosine --d_steps_2d=2 --reg_lambda_2d=10 '
-                  '--lr_decay_stages_2d=1 --steps_2d=2 --seeds=1', text)
+    self.assertIn('--config.steps=2 --config.d_steps=2 --config.reg_lambda=10 '
+                  '--config.checkpoint_every=1 --config.lr_decay=cosine '
+                  '--config.lr_decay_stages=1 --config.eval_every=1 --seeds=1', text)
 
   def test_ali_losses_benchmark_takes_absent_runs_from_its_record(self):
     # The results JSON records each run; a run whose directory is gone is taken
@@ -254,7 +268,7 @@ class CommandLineTest(parameterized.TestCase):
     # a run of another length, so it must be trained again.
     workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
     args = ('--datasets=ring8', '--losses=nonsaturating', '--seeds=2',
-            '--steps_2d=2', f'--workdir={workdir}', f'--out_dir={out_dir}')
+            '--config.steps=2', f'--workdir={workdir}', f'--out_dir={out_dir}')
     first = self._run('benchmarks.ali_losses', *args)
     self.assertEqual(first.returncode, 0, first.stderr)
     path = os.path.join(out_dir, 'ali_losses.json')
@@ -286,7 +300,7 @@ class CommandLineTest(parameterized.TestCase):
     # re-run without seed 0's directory takes it from there.
     workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
     args = ('--datasets=ring8', '--losses=nonsaturating', '--seeds=2',
-            '--steps_2d=2', f'--workdir={workdir}', f'--out_dir={out_dir}')
+            '--config.steps=2', f'--workdir={workdir}', f'--out_dir={out_dir}')
     blocked = os.path.join(workdir, 'ring8_nonsaturating_seed1')
     os.makedirs(blocked)
     with open(os.path.join(blocked, 'config.json'), 'w') as f:
@@ -320,7 +334,7 @@ class CommandLineTest(parameterized.TestCase):
     # same command without it then reads them back and writes the table.
     workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
     args = ('--datasets=ring8', '--losses=nonsaturating', '--seeds=2',
-            '--steps_2d=2', f'--workdir={workdir}', f'--out_dir={out_dir}')
+            '--config.steps=2', f'--workdir={workdir}', f'--out_dir={out_dir}')
     path = os.path.join(out_dir, 'ali_losses.json')
     for seed in (1, 0):
       part = self._run('benchmarks.ali_losses', *args, f'--only_seeds={seed}')
@@ -368,7 +382,7 @@ class CommandLineTest(parameterized.TestCase):
     # Two losses tabled by separate invocations at different seed counts share
     # one results file: the second table adds its row and runs to the first's.
     workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
-    args = ('--datasets=ring8', '--steps_2d=2', f'--workdir={workdir}',
+    args = ('--datasets=ring8', '--config.steps=2', f'--workdir={workdir}',
             f'--out_dir={out_dir}')
     path = os.path.join(out_dir, 'ali_losses.json')
     first = self._run('benchmarks.ali_losses', *args, '--losses=nonsaturating',
@@ -395,7 +409,8 @@ class CommandLineTest(parameterized.TestCase):
     self.assertIn('ring8: * from an earlier table with these settings '
                   '(`ali_losses.json`): eq. 43 (non-saturating), 2 seeds of 2 stages.',
                   text)
-    self.assertIn('--datasets=ring8 --losses=minimax --steps_2d=2 --seeds=1`', text)
+    self.assertIn('--datasets=ring8 --losses=minimax --config.steps=2 --seeds=1`',
+                  text)
 
     # A file from before rows carried their seeds and length: its top-level
     # seeds and steps describe its rows, which keep them when another is added.

@@ -284,8 +284,13 @@ def validate_gan(config: GANConfig) -> None:
       raise ConfigError(f'lr_decay_stages must be in [0, steps={config.steps}], '
                         f'got {config.lr_decay_stages}')
   from vi_gen.training import build  # pylint: disable=g-import-not-at-top
+  _builds(build.schedule, config)
+
+
+def _builds(build_fn, config) -> None:
+  """Raises :class:`ConfigError` if ``build_fn(config)`` raises ValueError."""
   try:
-    build.schedule(config)
+    build_fn(config)
   except ValueError as e:
     raise ConfigError(str(e)) from None
 
@@ -312,10 +317,7 @@ def validate_vae(config: VAEConfig) -> None:
   if config.optimizer not in build.OPTIMIZERS:
     raise ConfigError(f'optimizer must be one of {tuple(build.OPTIMIZERS)}, '
                       f'got {config.optimizer!r}')
-  try:
-    build.vae_model(config)
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
+  _builds(build.vae_model, config)
 
 
 def check_writable(workdir: str) -> None:

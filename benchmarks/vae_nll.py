@@ -1,56 +1,59 @@
 r"""Test NLL of the one-stochastic-layer VAE anchor on binarised MNIST, in a stated budget.
 
-    TFDS_MANUAL_DIR=/path/to/mnist python -m benchmarks.vae_nll
+    python -m benchmarks.vae_nll --manual_dir=FOLDER              # configs/vae_nll.py: 86.42
+    python -m benchmarks.vae_nll --epochs=1000 --config.batch_size=100   # vae_nll.md: 88.30
 
 The model is Burda et al.'s (2015) one-stochastic-layer VAE: 784-200-200-50
 with tanh units, a Bernoulli decoder, dynamically binarised training images,
-Adam at batch 100 (``--optimizer=iwae_adam``: the Adam of their code), trained
-on the single-sample ELBO (eq. 7). The budget is
-``--epochs`` passes over the 60,000 training images (default 1,000, against the
-paper's 3,280) under ``--lr_schedule`` (default ``iwae``: the paper's eight
-stages at lr·10^(−i/7), scaled to the budget). Each seed is one
-``experiments.vae`` run (``vi_gen.training.vae``) in
-``--workdir/<settings>_seed<N>``; re-running resumes or reuses finished runs, so
-a budget longer than one sitting can be run in pieces. ``<settings>_`` is absent
-for the defaults and otherwise names what differs (``epochs3280_batch20``, say),
-so runs of other budgets never collide.
+trained on the single-sample ELBO (eq. 7). Each seed is one run of the recipe
+``--config`` (default ``configs/vae_nll.py``: their 3,280 epochs at batch 20
+under their learning-rate schedule), any field changed with
+``--config.FIELD=value`` (``--config.optimizer=iwae_adam``: the Adam of their
+code); ``--epochs`` sets the length in passes over the 60,000 training images
+instead of the recipe's steps, and ``--evaluations`` how many test-ELBO
+evaluations (and checkpoints) a run makes. Runs go to
+``--workdir/<settings>_seed<N>``; re-running resumes or reuses finished runs,
+so a budget longer than one sitting can be run in pieces. ``<settings>`` names
+how the budget differs from 1,000 epochs at batch 100, lr 1e-3, the iwae
+schedule and optax's Adam (``epochs3280_batch20``, say), so runs of other
+budgets never collide.
 
 Reported per seed and as mean ± standard error: the test NLL (−log p(x) from
-k = ``--nll_samples`` importance samples, on all 10,000 test images binarised
+k = ``nll_samples`` importance samples, on all 10,000 test images binarised
 once), the single-sample test ELBO, and the training rate. Published: 86.76 nats
 (Burda et al. 2015, Table 1, VAE k = 1, one stochastic layer). Writes
 ``--out_dir/vae_nll[_<settings>].{md,json}``.
 """
 
+import dataclasses
 import os
 import time
 
 from absl import app
 from absl import flags
+from ml_collections import config_flags
 
 from benchmarks import stats
+import configs
 from vi_gen import records as records_lib
 from vi_gen.data import images
-from vi_gen.training import build
 from vi_gen.training import config as config_lib
 from vi_gen.training import vae
 
 PUBLISHED_NLL = 86.76
 TRAIN_EXAMPLES = 60_000
 
-_EPOCHS = flags.DEFINE_integer('epochs', 1000, 'Passes over the training set.')
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', configs.path('vae_nll'),
+    'The recipe of each run (default configs/vae_nll.py); set any field with '
+    '--config.FIELD=value. The benchmark sets seed and, with --epochs, steps.',
+    lock_config=True)
+_EPOCHS = flags.DEFINE_integer(
+    'epochs', None, 'Passes over the training set (default: the recipe\'s steps).',
+    lower_bound=1)
 _SEEDS = flags.DEFINE_list('seeds', ['0'], 'Seeds, one run each.')
-_SCHEDULE = flags.DEFINE_enum('lr_schedule', 'iwae', list(build.LR_SCHEDULES),
-                              'Learning-rate schedule (build.vae_learning_rate).')
-_LR = flags.DEFINE_float('learning_rate', 1e-3, 'Initial Adam learning rate.')
-_OPTIMIZER = flags.DEFINE_enum('optimizer', 'adam', list(build.OPTIMIZERS),
-                               'adam, or iwae_adam (Burda et al.\'s; config_lib.VAEConfig).')
-_BATCH = flags.DEFINE_integer('batch_size', 100, 'Examples per step.')
-_NLL_SAMPLES = flags.DEFINE_integer('nll_samples', 5000, 'k for the test NLL.')
 _EVALUATIONS = flags.DEFINE_integer('evaluations', 20,
                                     'Test-ELBO evaluations (and checkpoints) per run.')
-_STEPS_PER_CALL = flags.DEFINE_integer(
-    'steps_per_call', 20, 'Training steps fused into one jitted call (speed only).')
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/benchmarks/vae_nll',
                                'Runs go to WORKDIR/seed<N>.')
 _OUT_DIR = flags.DEFINE_string('out_dir', 'benchmarks/results', 'Output directory.')
@@ -58,25 +61,42 @@ _MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', None, f'TFDS manual_dir (default: ${images.MANUAL_DIR_ENV}).')
 
 
+# The budget that run and result names are relative to: 1,000 epochs at batch
+# 100, lr 1e-3, the iwae schedule, optax's Adam.
+_REFERENCE = {'epochs': 1000, 'batch': 100, 'lr': 1e-3, 'schedule': 'iwae',
+              'optimizer': 'adam'}
+
+
+def _recipe() -> config_lib.VAEConfig:
+  return config_lib.from_dict(_CONFIG.value)
+
+
+def _budget() -> dict:
+  """The run's budget in the terms of :data:`_REFERENCE`."""
+  config = _recipe()
+  epochs = (_EPOCHS.value if _EPOCHS.value is not None
+            else config.steps * config.batch_size // TRAIN_EXAMPLES)
+  return {'epochs': epochs, 'batch': config.batch_size,
+          'lr': config.learning_rate, 'schedule': config.lr_schedule,
+          'optimizer': config.optimizer}
+
+
 def _settings() -> list[str]:
-  """Name parts for the flags that differ from their defaults (none by default)."""
-  return [f'{prefix}{flag.value:g}' if isinstance(flag.value, float)
-          else f'{prefix}{flag.value}'
-          for prefix, flag in (('epochs', _EPOCHS), ('batch', _BATCH),
-                               ('lr', _LR), ('', _SCHEDULE), ('', _OPTIMIZER))
-          if flag.value != flag.default]
+  """Name parts for what differs from :data:`_REFERENCE` (none for it)."""
+  budget = _budget()
+  return [f'{key if key in ("epochs", "batch", "lr") else ""}'
+          + (f'{value:g}' if isinstance(value, float) else f'{value}')
+          for key, value in budget.items() if value != _REFERENCE[key]]
 
 
 def config_for(seed: int) -> config_lib.VAEConfig:
-  steps = _EPOCHS.value * TRAIN_EXAMPLES // _BATCH.value
-  per_call = _STEPS_PER_CALL.value
+  config = _recipe()
+  steps = (_EPOCHS.value * TRAIN_EXAMPLES // config.batch_size
+           if _EPOCHS.value is not None else config.steps)
+  per_call = config.steps_per_call
   every = max(1, steps // _EVALUATIONS.value // per_call) * per_call
-  return config_lib.VAEConfig(
-      batch_size=_BATCH.value, learning_rate=_LR.value,
-      lr_schedule=_SCHEDULE.value, optimizer=_OPTIMIZER.value, steps=steps,
-      seed=seed, eval_every=every,
-      checkpoint_every=every, steps_per_call=per_call,
-      nll_samples=_NLL_SAMPLES.value)
+  return dataclasses.replace(config, steps=steps, seed=seed, eval_every=every,
+                             checkpoint_every=every)
 
 
 def run_seed(seed: int) -> dict:
@@ -99,11 +119,12 @@ def run_seed(seed: int) -> dict:
 def table(rows: list[dict]) -> str:
   nll = stats.mean_se([r['nll'] for r in rows])
   elbo = stats.mean_se([r['test_elbo'] for r in rows])
+  budget, config = _budget(), _recipe()
   lines = [
-      f'One-stochastic-layer VAE (784-200-200-50, Bernoulli), {_EPOCHS.value} epochs '
-      f'at batch {_BATCH.value}, {_OPTIMIZER.value} at lr {_LR.value:g} '
-      f'({_SCHEDULE.value} schedule); '
-      f'test NLL with k = {_NLL_SAMPLES.value}.', '',
+      f'One-stochastic-layer VAE (784-200-200-50, Bernoulli), {budget["epochs"]} '
+      f'epochs at batch {budget["batch"]}, {budget["optimizer"]} at lr '
+      f'{budget["lr"]:g} ({budget["schedule"]} schedule); '
+      f'test NLL with k = {config.nll_samples}.', '',
       '| seed | steps | test NLL (nats) | test ELBO | train ELBO | steps/s |',
       '|---|---|---|---|---|---|']
   for r in rows:
@@ -127,10 +148,13 @@ def main(argv):
   text = table(rows)
   print(text)
   stats.write_results(_OUT_DIR.value, '_'.join(['vae_nll'] + _settings()), text,
-                      {'epochs': _EPOCHS.value, 'lr_schedule': _SCHEDULE.value,
-                       'learning_rate': _LR.value, 'optimizer': _OPTIMIZER.value,
-                       'batch_size': _BATCH.value,
-                       'nll_samples': _NLL_SAMPLES.value,
+                      {'epochs': _budget()['epochs'],
+                       'lr_schedule': _recipe().lr_schedule,
+                       'learning_rate': _recipe().learning_rate,
+                       'optimizer': _recipe().optimizer,
+                       'batch_size': _recipe().batch_size,
+                       'nll_samples': _recipe().nll_samples,
+                       'config': dataclasses.asdict(config_for(0)),
                        'published_nll': PUBLISHED_NLL, 'runs': rows})
 
 

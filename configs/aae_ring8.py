@@ -8,9 +8,12 @@ maxout latent D(z), batch 100, Adam(1e-3, β₁ = 0.5), 4,000 stages of one D an
 one E/G update on eq. 34 with λ = 10 on the reconstruction's mean squared
 error.
 
-Result: recorded in ``benchmarks/results/recipes.md`` when run there.
+Result (``benchmarks/results/recipes.md``, seed 0): 4 modes, 0.6%
+high-quality samples, reverse KL 0.828; reconstruction error 0.074, 1.0% of
+reconstructions in their point's mode, code MMD² 0.024. The codes match the
+prior; the decoder's samples do not yet match the data at this budget.
 
-Cost: about a minute on 2 CPU cores.
+Cost: about 90 s on 2 CPU cores.
 """
 
 import configs

@@ -7,9 +7,11 @@ training set, K = 10, full covariances; the test set's mean log-likelihood
 under the fitted mixture is reported beside the training set's. ``DIR`` holds
 MNIST's four original files (TFDS's manual_dir), for offline machines.
 
-Result: recorded in ``benchmarks/results/recipes.md`` when run there.
+Result (``benchmarks/results/recipes.md``, seed 0): converged in 49
+iterations; mean log-likelihood −31.6312 on the training set, −31.6825 on the
+test set.
 
-Cost: under a minute on 2 CPU cores.
+Cost: about 35 s on 2 CPU cores.
 """
 
 import configs

@@ -6,11 +6,11 @@ r"""EM for an 8-component Gaussian mixture on ring8 (``python -m experiments.em`
 10,000 points of ring8, K = 8, full covariances, k-means++ start, tolerance
 1e-3 on the mean log-likelihood.
 
-Result: recorded in ``benchmarks/results/recipes.md`` when run there;
-``benchmarks/results/em_vs_sklearn.md`` shows vi_gen's EM equal to
+Result (``benchmarks/results/recipes.md``, seed 0): converged in 2
+iterations at a mean log-likelihood of 4.3074. ``benchmarks/results/em_vs_sklearn.md`` shows vi_gen's EM equal to
 scikit-learn's from the same start, and faster.
 
-Cost: seconds on 2 CPU cores.
+Cost: about 12 s on 2 CPU cores, most of it start-up and compilation.
 """
 
 import configs

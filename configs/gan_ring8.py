@@ -9,10 +9,10 @@ G° = G before the previous G update (eq. 26 on the element-wise mean: in 2D a
 G update moves G(z) by about 1e-3, so a smaller λ does nothing).
 
 Result: an undertrained GAN. Seed 0 ends at 4 modes, 10.9% high-quality
-samples, reverse KL 1.738 here (``benchmarks/results/recipes.md``); over 31
-seeds 6.16 ± 0.24 modes, 38.1 ± 3.0% HQ, KL 1.02 ± 0.07
-(``benchmarks/results/xla_options_seeds.md``), far from the published GAN
-row's 98.2% HQ.
+samples, reverse KL 1.738 here (``benchmarks/results/recipes.md``); over
+seeds 0–9 4–8 modes, 5.5–64.8% HQ, KL 0.57–1.74, means 5.9 ± 0.5 / 38.0 ±
+6.9 / 1.14 ± 0.12 (``benchmarks/results/xla_options_seeds.md``, column b),
+far from the published GAN row's 98.2% HQ.
 
 Cost: about 65 s on 2 CPU cores (60 stages/s after a 10 s compile).
 """

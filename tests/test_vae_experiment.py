@@ -139,9 +139,9 @@ class CommandLineTest(absltest.TestCase):
     # the default run (whose step count and batch differ) nor overwrite its results.
     shared_data.skip_without_mnist_files(self)
     workdir, out_dir = (self.create_tempdir().full_path for _ in range(2))
-    result = self._run('benchmarks.vae_nll', '--epochs=1', '--batch_size=6000',
-                       '--nll_samples=2', '--evaluations=1', '--steps_per_call=5',
-                       '--optimizer=iwae_adam',
+    result = self._run('benchmarks.vae_nll', '--epochs=1', '--config.batch_size=6000',
+                       '--config.nll_samples=2', '--evaluations=1',
+                       '--config.steps_per_call=5', '--config.optimizer=iwae_adam',
                        f'--manual_dir={shared_data.MANUAL_DIR}',
                        f'--workdir={workdir}', f'--out_dir={out_dir}')
     self.assertEqual(result.returncode, 0, result.stderr)

@@ -95,6 +95,9 @@ def main(program: str, default_recipe: str,
       f'The recipe, a file of configs/ (default: {default_recipe}.py). Set '
       f'any field with --config.FIELD=value or the shorthand --FIELD=value.',
       lock_config=True, sys_argv=argv)
+  # --helpshort lists the flags every entry point shares, as its own.
+  for name in ('config', 'workdir', 'data_dir', 'manual_dir', 'distributed'):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
 
   def run(argv):
     if len(argv) > 1:

@@ -55,6 +55,7 @@ import optax
 
 from benchmarks import pipeline
 from benchmarks import stats
+from benchmarks.cases import TOY2D_CASES
 from experiments import quiet_logs
 from vi_gen import em
 from vi_gen import xla
@@ -246,13 +247,6 @@ def reg_overhead(rows: list[dict]) -> dict:
   return {m: t[_REG_LAMBDA.value] / t[0.0] for m, t in by_model.items()}
 
 
-# The 2D GANs timed: the default (PacGAN's networks, compute-bound on a CPU)
-# and small networks, where launching a jitted call costs more than the stage.
-TOY2D_CASES = (
-    ('default networks', {}),
-    ('small networks (G 2×32, D 2×16×2)',
-     dict(g_hidden=32, g_depth=2, d_hidden=16, d_depth=2, d_pieces=2)),
-)
 
 
 def toy2d_rates(fused_stages: int, machine_gflops: Optional[float] = None,

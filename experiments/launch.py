@@ -125,11 +125,24 @@ def main(program: str, default_recipe: str,
 
 def final_scores(record: dict, keys: tuple[str, ...], percent: tuple[str, ...],
                  unit: str) -> str:
-  """``final (UNIT N): k v, ...`` for the ``keys`` the record has."""
-  shown = {k: f'{record[k]:.1f}%' if k in percent else _value(record[k])
-           for k in keys if k in record}
-  return (f'final ({unit} {record["step"]}): '
-          + ', '.join(f'{k} {v}' for k, v in shown.items()))
+  """``final (UNIT N): k v, ...`` for the ``keys`` the record has.
+
+  A many-seed run's record (``seeds``) shows each score's mean ± standard
+  error over its seeds, and the seeds that diverged.
+  """
+  def shown(k):
+    suffix = '%' if k in percent else ''
+    if f'{k}_se' in record:
+      return f'{record[k]:.{1 if suffix else 3}f} ± {record[f"{k}_se"]:.{1 if suffix else 3}f}{suffix}'
+    return f'{record[k]:.1f}%' if suffix else _value(record[k])
+  head = f'{unit} {record["step"]}'
+  if 'seeds' in record:
+    head += f', mean ± s.e. over {record["seeds"]} seeds'
+    if record.get('diverged'):
+      head += ('; diverged: ' + ', '.join(
+          f'seed {s} at {unit} {b}' for s, b in record['diverged'].items()))
+  return (f'final ({head}): '
+          + ', '.join(f'{k} {shown(k)}' for k in keys if k in record))
 
 
 # The GAN, AAE and ALI entry points.
@@ -141,11 +154,13 @@ ADVERSARIAL_SCORES = ('modes', 'hq', 'reverse_kl', 'stacked_modes', 'stacked_kl'
 
 
 def seed_part(config) -> str:
-  """The workdir's last part: the seed, after the decay and the average."""
+  """The workdir's last part: the seed (``seedsA-B`` for a many-seed run),
+  after the decay and the average."""
   decay = (config.lr_decay if not config.lr_decay_stages
            else f'{config.lr_decay}_last{config.lr_decay_stages}')
-  seed = (f'seed{config.seed}' if config.lr_decay == 'constant'
-          else f'{decay}_seed{config.seed}')
+  seed = (f'seed{config.seed}' if getattr(config, 'num_seeds', 1) == 1
+          else f'seeds{config.seed}-{config.seed + config.num_seeds - 1}')
+  seed = seed if config.lr_decay == 'constant' else f'{decay}_{seed}'
   return f'ema{config.g_ema:g}_{seed}' if config.g_ema else seed
 
 

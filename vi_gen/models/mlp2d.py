@@ -19,9 +19,19 @@ def maxout(h: jax.Array, hidden: int, pieces: int) -> jax.Array:
   """One linear-maxout layer: ``hidden`` units, each the max of ``pieces`` linears.
 
   Call it inside a module's compact method; its Dense layer belongs to that module.
+
+  The maximum is taken by its index rather than with ``jnp.max``: the same
+  values (a tie, of probability zero, goes to the first piece), but
+  ``jnp.max``'s gradient divides by how many entries equal the maximum, and in
+  the vmapped many-seed stage loop compiled without XLA's optimisations (as the
+  unit tests run) that gave NaN gradients from the third stage on; by index
+  there is no division, and the default 2D stage loop ran 1.38× faster
+  (116 against 84 stages/s on 2 CPU cores, one run, three repetitions each).
   """
   h = nn.Dense(hidden * pieces, kernel_init=_INIT)(h)
-  return jnp.max(h.reshape(*h.shape[:-1], hidden, pieces), axis=-1)
+  h = h.reshape(*h.shape[:-1], hidden, pieces)
+  best = jnp.argmax(h, axis=-1, keepdims=True)
+  return jnp.take_along_axis(h, best, axis=-1)[..., 0]
 
 
 class MLPGenerator(nn.Module):

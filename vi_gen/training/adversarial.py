@@ -16,6 +16,7 @@ with one of two tasks and writes to ``workdir``:
 * ``checkpoints/``: Orbax checkpoints; re-running on the same workdir resumes.
 """
 
+import dataclasses
 import os
 from typing import Optional
 
@@ -34,6 +35,7 @@ from vi_gen.metrics import mnist_classifier
 from vi_gen.metrics.modes2d import mode_metrics
 from vi_gen.training import build
 from vi_gen.training import loop
+from vi_gen.training import seeds as seeds_lib
 from vi_gen.training import stage as stage_lib
 from vi_gen.training import state as state_lib
 from vi_gen.training.config import GANConfig, validate_gan
@@ -162,13 +164,21 @@ class ImageTask:
     self.batches = None
     self.real_stats = None
 
-  def start(self, state: State) -> None:
+  def start(self, state: State, like: Optional['ImageTask'] = None) -> None:
+    """Opens the data pipeline at ``state``'s stage and prepares the scoring;
+    the scoring's data (classifier, real statistics, test set) is taken from
+    ``like``, another seed's started task, when given."""
     c = self.config
     self.batches = image_data.train_batches(
         c.dataset, batch_size=c.batch_size, d_steps=c.d_steps, seed=c.seed,
         skip_stages=int(state.step),
         process_slice=parallel.local_batch_slice(c.batch_size), **self.data_kwargs)
     self.real_shape = (c.d_steps, c.batch_size, *self.info.shape)
+    if like is not None:
+      for name in ('classifier', 'real_stats', 'fd_floor', 'test_x', 'test_labels'):
+        if hasattr(like, name):
+          setattr(self, name, getattr(like, name))
+      return
     if self.has_metrics:
       self._prepare_metrics()
     if self.scores_encoder:
@@ -264,8 +274,9 @@ def train_and_evaluate(config: GANConfig, workdir: str, *,
 
   Raises:
     ConfigError: before any computation, if the config or workdir is unusable.
-    NonFiniteLossError: if a loss becomes NaN or infinite; the last good
-      checkpoint is left as it was.
+    NonFiniteLossError: if a loss becomes NaN or infinite (with
+      ``config.num_seeds`` > 1: in every seed; see :mod:`vi_gen.training.seeds`
+      for one seed's); the last good checkpoint is left as it was.
   """
   mesh = parallel.make_mesh() if mesh is None else mesh
   validate_gan(config)
@@ -273,12 +284,27 @@ def train_and_evaluate(config: GANConfig, workdir: str, *,
   if config.model == 'gan' and (reason := build.schedule(config).inert_reason()):
     logging.warning('%s', reason)
 
-  def make_task():
+  def make_task(config):
     seed_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
     task = (ImageTask(config, seed_key, mesh, data_dir, manual_dir)
             if config.is_image else Toy2DTask(config, seed_key, mesh))
     task.evaluate = _evaluate_average(task, config)
     return task
 
-  return loop.run(config, workdir, build.create_state(config), make_task,
-                  mesh=mesh)
+  if config.num_seeds == 1:
+    return loop.run(config, workdir, build.create_state(config),
+                    lambda: make_task(config), mesh=mesh)
+  # Many seeds, one program: each seed's own configuration supplies its
+  # initialisation, data and scoring; the bundle trains them together.
+  seed_configs = [dataclasses.replace(config, seed=config.seed + k, num_seeds=1)
+                  for k in range(config.num_seeds)]
+  first = build.create_state(seed_configs[0])
+  seeds_lib.check_fits(config.num_seeds, seeds_lib.tree_bytes(first))
+  bundle = seeds_lib.bundle_of(
+      [first, *(build.create_state(c) for c in seed_configs[1:])])
+  return loop.run(
+      config, workdir, bundle,
+      lambda: seeds_lib.BundleTask([make_task(c) for c in seed_configs],
+                                   [c.seed for c in seed_configs], workdir,
+                                   lead=jax.process_index() == 0),
+      mesh=mesh)

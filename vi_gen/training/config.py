@@ -79,6 +79,8 @@ class GANConfig:
 
   Budget and outputs: ``steps`` stages, scored every ``eval_every`` on
   ``eval_samples`` samples, checkpointed every ``checkpoint_every``.
+  ``num_seeds`` > 1 trains seeds ``seed … seed + num_seeds − 1`` in one
+  vmapped program (:mod:`vi_gen.training.seeds`).
   """
   model: str = 'gan'
   dataset: str = 'ring8'
@@ -106,6 +108,7 @@ class GANConfig:
   width: int = 64
   steps: int = 4000
   seed: int = 0
+  num_seeds: int = 1
   eval_every: int = 500
   eval_samples: int = 2500
   checkpoint_every: int = 1000
@@ -262,8 +265,8 @@ def validate_gan(config: GANConfig) -> None:
     raise ConfigError('ali_simultaneous is for ALI')
   if config.ali_r1 and config.model != 'ali':
     raise ConfigError('ali_r1 is for ALI')
-  _positive(config, ('steps', 'batch_size', 'eval_every', 'checkpoint_every',
-                     'latent_dim', 'g_hidden', 'g_depth', 'd_hidden', 'd_depth',
+  _positive(config, ('steps', 'num_seeds', 'batch_size', 'eval_every',
+                     'checkpoint_every', 'latent_dim', 'g_hidden', 'g_depth', 'd_hidden', 'd_depth',
                      'd_pieces', 'width'))
   if config.eval_samples < (0 if config.is_image else 1):
     raise ConfigError(f'eval_samples must be >= {0 if config.is_image else 1}, '

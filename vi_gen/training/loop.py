@@ -43,7 +43,8 @@ class Task(Protocol):
   ``count`` (steps run), ``metrics`` (their means) and ``bad_step`` (the first
   non-finite step, 0 if none). ``evaluate(state, step, workdir, writer)``
   returns the scores and writes pictures to ``workdir`` unless it is None.
-  ``describe(record)`` is the progress line's body.
+  ``describe(record)`` is the progress line's body. A task with a ``close()``
+  has it called when the run ends.
   """
   unit: str  # 'stage' or 'step'
 
@@ -170,4 +171,6 @@ def run(config, workdir: str, state, make_task: Callable[[], Task], *,
   finally:
     writer.close()
     ckpt.close()
+    if hasattr(task, 'close'):
+      task.close()
   return last

@@ -16,6 +16,7 @@ import dataclasses
 import os
 
 from absl.testing import absltest
+from absl.testing import parameterized
 import chex
 import jax
 import jax.numpy as jnp
@@ -62,7 +63,7 @@ def _poison_generator(state):
                                              state.g_params))
 
 
-class BundleTest(absltest.TestCase):
+class BundleTest(parameterized.TestCase):
 
   def test_each_seed_of_a_2d_bundle_is_its_single_seed_run(self):
     configs_ = [dataclasses.replace(TINY, seed=s) for s in (3, 4)]
@@ -85,7 +86,8 @@ class BundleTest(absltest.TestCase):
     self.assertEqual(int(trained.step), STAGES)
     chex.assert_trees_all_equal(jax.device_get(idle), before)
 
-  def test_each_seed_of_a_dcgan_bundle_is_its_single_seed_run(self):
+  @parameterized.parameters('vmap', 'unroll')
+  def test_each_seed_of_a_dcgan_bundle_is_its_single_seed_run(self, batching):
     config = _dcgan()
     configs_ = [dataclasses.replace(config, seed=s) for s in (1, 2)]
     schedule, stage_fn = build.schedule(config), build.stage_fn(config)
@@ -105,7 +107,7 @@ class BundleTest(absltest.TestCase):
     for real in reals:
       bundle, totals = seeds.train_stage_on_batch_many(
           bundle, real, totals, jnp.asarray([True, True]), schedule=schedule,
-          stage_fn=stage_fn)
+          stage_fn=stage_fn, batching=batching)
     for k, (state, single_totals) in enumerate(singles):
       chex.assert_trees_all_close(seeds.unstack(bundle, 2)[k], state, **TOL)
       chex.assert_trees_all_close(seeds.unstack(totals, 2)[k], single_totals,
@@ -123,7 +125,8 @@ class BundleTest(absltest.TestCase):
     self.assertEqual(int(poisoned.step), 1)  # stopped at its first bad stage
     chex.assert_trees_all_close(healthy, _one_by_one(configs_[:1])[0][0], **TOL)
 
-  def test_a_non_finite_image_seed_stops_at_its_first_bad_stage(self):
+  @parameterized.parameters('vmap', 'unroll')
+  def test_a_non_finite_image_seed_stops_at_its_first_bad_stage(self, batching):
     config = _dcgan()
     states = [build.create_state(dataclasses.replace(config, seed=s)) for s in (1, 2)]
     states[0] = _poison_generator(states[0])
@@ -135,7 +138,7 @@ class BundleTest(absltest.TestCase):
       real = jax.random.uniform(jax.random.PRNGKey(i), (2, *shape), minval=-1)
       bundle, totals = seeds.train_stage_on_batch_many(
           bundle, real, totals, jnp.asarray([True, True]), schedule=schedule,
-          stage_fn=stage_fn)
+          stage_fn=stage_fn, batching=batching)
     np.testing.assert_array_equal(totals[2], [1, 0])
     np.testing.assert_array_equal(totals[1], [1, STAGES])
     np.testing.assert_array_equal(bundle.step, [1, STAGES])

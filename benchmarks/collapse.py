@@ -36,6 +36,7 @@ from vi_gen.metrics.modes2d import mode_metrics
 from vi_gen.metrics import evaluation
 from vi_gen.training import build
 from vi_gen.training import config as config_lib
+from vi_gen.training import seeds
 import configs
 from vi_gen.training.stage import train_stages
 
@@ -48,6 +49,9 @@ _LAMBDA_STAGE = flags.DEFINE_float('lambda_stage', 10.0,
                                    'λ for the anchor=stage arm.')
 _OUT_DIR = flags.DEFINE_string('out_dir', 'benchmarks/results',
                                'Where collapse.md and collapse.json go.')
+_BUNDLE = flags.DEFINE_boolean(
+    'bundle', None, "Train each arm's seeds as one vmapped program (default: on "
+    'a GPU or TPU, not on a CPU, where it measured no faster).')
 
 # PacGAN Table 1 (its own architecture and budget), for reference.
 PUBLISHED = {
@@ -70,40 +74,73 @@ def arms():
   ]
 
 
+def _score(config: config_lib.GANConfig, state, bad_step) -> dict:
+  mixture = toy2d.get_mixture(config.dataset)
+  z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1),
+                        (config.eval_samples, config.latent_dim))
+  result = mode_metrics(evaluation.generate(state, z), mixture.means, mixture.sigma)
+  return {'modes': int(result.modes), 'hq': float(result.hq),
+          'reverse_kl': float(result.reverse_kl), 'diverged_at': int(bad_step)}
+
+
+def _train_kwargs(config):
+  return dict(schedule=build.schedule(config),
+              sample_real=toy2d.real_sampler(config.dataset),
+              batch_size=config.batch_size)
+
+
 def run_one(config: config_lib.GANConfig) -> tuple[dict, float]:
   """Trains one seed for config.steps stages; returns final metrics and seconds."""
   start = time.perf_counter()
   state = build.create_state(config)
   state, _, bad_step = train_stages(
-      state, jnp.asarray(config.steps, jnp.int32), schedule=build.schedule(config),
-      sample_real=toy2d.real_sampler(config.dataset), batch_size=config.batch_size)
-  mixture = toy2d.get_mixture(config.dataset)
-  z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1),
-                        (config.eval_samples, config.latent_dim))
-  result = mode_metrics(evaluation.generate(state, z), mixture.means, mixture.sigma)
-  scores = {'modes': int(result.modes), 'hq': float(result.hq),
-            'reverse_kl': float(result.reverse_kl), 'diverged_at': int(bad_step)}
-  return scores, time.perf_counter() - start
+      state, jnp.asarray(config.steps, jnp.int32), **_train_kwargs(config))
+  return _score(config, state, bad_step), time.perf_counter() - start
+
+
+def run_bundle(seed_configs) -> tuple[list[dict], float]:
+  """Trains the seeds of ``seed_configs`` (one arm) as one vmapped program;
+  returns each seed's final metrics and the seconds per seed."""
+  start = time.perf_counter()
+  bundle = seeds.stack([build.create_state(c) for c in seed_configs])
+  config = seed_configs[0]
+  bundle, _, bad = seeds.train_stages_many(
+      bundle, jnp.asarray(config.steps, jnp.int32), **_train_kwargs(config))
+  states = seeds.unstack(bundle, len(seed_configs))
+  scores = [_score(c, s, b) for c, s, b in zip(seed_configs, states, bad)]
+  return scores, (time.perf_counter() - start) / len(seed_configs)
 
 
 def main(argv):
   del argv
   base = configs.load('gan_ring8', steps=_STEPS.value)
+  bundle = (_BUNDLE.value if _BUNDLE.value is not None
+            else jax.default_backend() != 'cpu')
   rows = []
   for dataset in _DATASETS.value:
     num_modes = toy2d.get_mixture(dataset).num_modes
     for name, overrides in arms():
-      runs, seconds = [], []
-      for seed in range(_SEEDS.value):
-        config = dataclasses.replace(base, dataset=dataset, seed=seed, **overrides)
-        scores, wall = run_one(config)
-        runs.append(scores)
-        seconds.append(wall)
+      seed_configs = [dataclasses.replace(base, dataset=dataset, seed=seed,
+                                          **overrides)
+                      for seed in range(_SEEDS.value)]
+      def show(seed, scores, wall):
         print(f'  {dataset} {name} seed {seed}: {scores["modes"]}/{num_modes} '
               f'modes, {scores["hq"]:.1f}% HQ, KL {scores["reverse_kl"]:.3f} '
               f'({wall:.1f} s)', flush=True)
+      if bundle:
+        runs, wall = run_bundle(seed_configs)
+        seconds = [wall] * len(runs)
+        for config, scores in zip(seed_configs, runs):
+          show(config.seed, scores, wall)
+      else:
+        runs, seconds = [], []
+        for config in seed_configs:
+          scores, wall = run_one(config)
+          runs.append(scores)
+          seconds.append(wall)
+          show(config.seed, scores, wall)
       row = {'dataset': dataset, 'arm': name, **overrides,
-             'seeds': _SEEDS.value, 'steps': _STEPS.value,
+             'seeds': _SEEDS.value, 'steps': _STEPS.value, 'bundled': bundle,
              'wall_s_per_run': float(np.median(seconds)),  # Seed 0 also compiles.
              'diverged': sum(r['diverged_at'] > 0 for r in runs),
              'runs': runs}

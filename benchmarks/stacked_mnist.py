@@ -23,6 +23,11 @@ roughly 25 minutes per run on two CPU cores. --epochs=E instead trains E epochs
 of the 60,000 training digits per D update (the paper: 50). Runs live in
 --workdir/<arm>_seed<seed> and are resumed, so an interrupted benchmark picks up
 where it stopped. Writes --out_dir/stacked_mnist.{md,json,png}.
+
+``--bundle`` trains each arm's seeds as one many-seed run
+(``--num_seeds``, in ``--workdir/<arm>_seeds0-<N-1>``, each seed's records in
+its ``seed<k>/``). By default it does so on a GPU or TPU and not on a CPU,
+where it measured no faster (``benchmarks/results/seeds_speed.md``).
 """
 
 import dataclasses
@@ -32,6 +37,7 @@ import time
 from absl import app
 from absl import flags
 from absl import logging
+import jax
 import matplotlib
 
 matplotlib.use('Agg')
@@ -62,6 +68,9 @@ _OUT_DIR = flags.DEFINE_string('out_dir', 'benchmarks/results',
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data_dir.')
 _MANUAL_DIR = flags.DEFINE_string('manual_dir', None,
                                   'TFDS manual_dir (default: $TFDS_MANUAL_DIR).')
+_BUNDLE = flags.DEFINE_boolean(
+    'bundle', None, "Train each arm's seeds as one many-seed run (--num_seeds; "
+    'default: on a GPU or TPU, not on a CPU, where it measured no faster).')
 
 TRAIN_DIGITS = 60_000
 PUBLISHED = [('DCGAN (VEEGAN Table 2)', 99, 3.4),
@@ -81,24 +90,24 @@ def steps_for(preset: str, batch_size: int) -> int:
   return _EXP1_STEPS.value if preset == 'exp1' else _EXP2_STEPS.value
 
 
-def run_one(preset: str, reg_lambda: float, seed: int) -> dict:
+def _config(preset: str, reg_lambda: float, **fields) -> config_lib.GANConfig:
   config = configs.load(f'gan_stacked_mnist_{preset}')
   steps = steps_for(preset, config.batch_size)
   every = max(1, steps // _EVALS.value)
-  config = dataclasses.replace(config, reg_lambda=reg_lambda, seed=seed,
-                               width=_WIDTH.value, steps=steps, eval_every=every,
-                               checkpoint_every=every)
-  workdir = os.path.join(_WORKDIR.value, f'{preset}_lambda{reg_lambda:g}_seed{seed}')
-  start = time.perf_counter()
-  adversarial.train_and_evaluate(config, workdir, data_dir=_DATA_DIR.value,
-                              manual_dir=_MANUAL_DIR.value)
-  wall = time.perf_counter() - start
-  records = records_lib.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
-  # Training plus evaluation time of the whole run, from its records, so that a
-  # resumed run counts the parts that earlier calls ran.
-  run_seconds = sum(
-      (r['step'] - prev) / r['stages_per_sec'] + r['eval_seconds']
-      for r, prev in zip(records, [0] + [r['step'] for r in records[:-1]]))
+  return dataclasses.replace(config, reg_lambda=reg_lambda, width=_WIDTH.value,
+                             steps=steps, eval_every=every, checkpoint_every=every,
+                             **fields)
+
+
+def _run_seconds(records: list[dict]) -> float:
+  """Training plus evaluation time of a whole run, from its records, so that a
+  resumed run counts the parts that earlier calls ran."""
+  return sum((r['step'] - prev) / r['stages_per_sec'] + r['eval_seconds']
+             for r, prev in zip(records, [0] + [r['step'] for r in records[:-1]]))
+
+
+def _result(seed: int, steps: int, records: list[dict], run_seconds: float,
+            wall: float) -> dict:
   final = records[-1]
   return {'seed': seed, 'steps': steps, 'stacked_modes': final['stacked_modes'],
           'stacked_kl': final['stacked_kl'], 'fd': final['fd'],
@@ -107,22 +116,62 @@ def run_one(preset: str, reg_lambda: float, seed: int) -> dict:
           'curve': [(r['step'], r['fd']) for r in records]}
 
 
+def _train(config, workdir: str) -> float:
+  start = time.perf_counter()
+  adversarial.train_and_evaluate(config, workdir, data_dir=_DATA_DIR.value,
+                                 manual_dir=_MANUAL_DIR.value)
+  return time.perf_counter() - start
+
+
+def run_one(preset: str, reg_lambda: float, seed: int) -> dict:
+  config = _config(preset, reg_lambda, seed=seed)
+  workdir = os.path.join(_WORKDIR.value, f'{preset}_lambda{reg_lambda:g}_seed{seed}')
+  wall = _train(config, workdir)
+  records = records_lib.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
+  return _result(seed, config.steps, records, _run_seconds(records), wall)
+
+
+def run_bundle(preset: str, reg_lambda: float, num_seeds: int) -> list[dict]:
+  """The arm's seeds as one many-seed run (``num_seeds``); times are per seed."""
+  config = _config(preset, reg_lambda, num_seeds=num_seeds)
+  workdir = os.path.join(_WORKDIR.value,
+                         f'{preset}_lambda{reg_lambda:g}_seeds0-{num_seeds - 1}')
+  wall = _train(config, workdir) / num_seeds
+  run_seconds = _run_seconds(records_lib.read_metrics(
+      os.path.join(workdir, 'metrics.jsonl'))) / num_seeds
+  results = []
+  for seed in range(num_seeds):
+    records = records_lib.read_metrics(
+        os.path.join(workdir, f'seed{seed}', 'metrics.jsonl'))
+    if records and records[-1].get('diverged'):
+      raise RuntimeError(f'{workdir}: seed {seed} diverged at stage '
+                         f'{records[-1]["step"]}')
+    results.append(_result(seed, config.steps, records, run_seconds, wall))
+  return results
+
+
+def _printed(runs, preset: str, reg_lambda: float):
+  for result in runs:
+    print(f'  {preset} λ={reg_lambda:g} seed {result["seed"]}: '
+          f'{result["stacked_modes"]} modes, KL {result["stacked_kl"]:.3f}, FD '
+          f'{result["fd"]:.2f} (floor {result["fd_floor"]:.2f}), '
+          f'{result["run_seconds"] / 60:.1f} min', flush=True)
+    yield result
+
+
 def main(argv):
   del argv
   quiet_logs.install()
   logging.set_verbosity(logging.WARNING)
+  bundle = (_BUNDLE.value if _BUNDLE.value is not None
+            else jax.default_backend() != 'cpu')
   rows = []
   for preset, reg_lambda in arms():
-    runs = []
-    for seed in range(_SEEDS.value):
-      result = run_one(preset, reg_lambda, seed)
-      runs.append(result)
-      print(f'  {preset} λ={reg_lambda:g} seed {seed}: {result["stacked_modes"]} '
-            f'modes, KL {result["stacked_kl"]:.3f}, FD {result["fd"]:.2f} (floor '
-            f'{result["fd_floor"]:.2f}), {result["run_seconds"] / 60:.1f} min',
-            flush=True)
+    runs = (run_bundle(preset, reg_lambda, _SEEDS.value) if bundle else
+            (run_one(preset, reg_lambda, seed) for seed in range(_SEEDS.value)))
+    runs = list(_printed(runs, preset, reg_lambda))
     row = {'schedule': preset, 'reg_lambda': reg_lambda, 'seeds': len(runs),
-           'steps': runs[0]['steps'], 'runs': runs,
+           'steps': runs[0]['steps'], 'runs': runs, 'bundled': bundle,
            'fd_floor': float(np.mean([r['fd_floor'] for r in runs])),
            'minutes_per_run': float(np.mean([r['run_seconds'] for r in runs])) / 60}
     for key in ('stacked_modes', 'stacked_kl', 'fd'):

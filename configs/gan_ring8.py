@@ -8,13 +8,13 @@ Adam(1e-3, β₁ = 0.5), 4,000 stages of one D and one G update, λ = 100 with
 G° = G before the previous G update (eq. 26 on the element-wise mean: in 2D a
 G update moves G(z) by about 1e-3, so a smaller λ does nothing).
 
-Result: an undertrained GAN. Seed 0 ends at 4 modes, 10.9% high-quality
-samples, reverse KL 1.738 here (``benchmarks/results/recipes.md``); over
-seeds 0–9 4–8 modes, 5.5–64.8% HQ, KL 0.57–1.74, means 5.9 ± 0.5 / 38.0 ±
-6.9 / 1.14 ± 0.12 (``benchmarks/results/xla_options_seeds.md``, column b),
-far from the published GAN row's 98.2% HQ.
+Result: an undertrained GAN. Seed 0 ends at 6 modes, 41.0% high-quality
+samples, reverse KL 1.325 here (``benchmarks/results/recipes.md``); over
+seeds 0–9 (one run each) 3–8 modes, 23.6–75.1% HQ, KL 0.71–1.84, means
+6.0 ± 0.4 / 42.4 ± 4.9 / 1.08 ± 0.11, far from the published GAN row's 98.2%
+HQ.
 
-Cost: about 65 s on 2 CPU cores (60 stages/s after a 10 s compile).
+Cost: about 45 s on 2 CPU cores.
 """
 
 import configs

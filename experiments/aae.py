@@ -9,7 +9,7 @@ latent discriminator D(z) = q(0|z), the probability that z came from the prior
 (eq. 30). ``reg_lambda`` keeps eq. 32's term KL(p(z) ‖ p°(z)), which eq. 33
 drops, as λ‖E(x) − E°(x)‖². Metrics: reconstruction, code_mmd, code_mean_norm,
 code_cov_distance, and samples G(z) scored as the GAN's, plus recon_same_mode
-(2D) or recon_accuracy (MNIST). Everything else is as in ``experiments.gan``.
+(2D) or recon_accuracy (MNIST). Everything else (--num_seeds included) is as in ``experiments.gan``.
 Workdir default: runs/aae/<dataset>_lambda<λ>[_reg<λ>]_<seed>.
 """
 

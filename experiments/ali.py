@@ -11,7 +11,7 @@ discriminator D(x, z) = p(encoder pair | x, z) (eq. 38). ``ali_loss``: ``vi``
 keeps eq. 40's term E_z KL(q(x|z) ‖ q°(x|z)) as λ‖G(z) − G°(z)‖²; the other
 ALI fields of :class:`vi_gen.training.config.GANConfig` pick the networks and
 updates. Metrics: the GAN's, and E's reconstruction, recon_same_mode (2D) or
-recon_accuracy (MNIST) and code_mmd. Everything else (recipes, workdir,
+recon_accuracy (MNIST) and code_mmd. Everything else (recipes, --num_seeds, workdir,
 progress, resume) is as in ``experiments.gan``. Workdir default:
 runs/ali/<dataset>_<loss>[_pacgan][_lambda<λ>][_simultaneous][_r1gamma<γ>]_<seed>.
 """

@@ -4,6 +4,7 @@ r"""A GAN with or without the variational regulariser (eq. 26), on 2D or image d
     python -m experiments.gan --reg_lambda=0                    # the unregularised control
     python -m experiments.gan --config=configs/gan_grid25.py    # a recipe of configs/
     python -m experiments.gan --config=configs/gan_mnist_exp1.py   # the paper's experiment 1
+    python -m experiments.gan --num_seeds=10                    # seeds 0–9 in one program
 
 The recipe comes from ``--config`` (default ``configs/gan_ring8.py``); any field
 of :class:`vi_gen.training.config.GANConfig` is set with ``--config.FIELD=v``
@@ -12,7 +13,10 @@ or ``--FIELD=v``. Image data comes through TFDS; offline, point
 metrics.jsonl, samples_*.png, TensorBoard events and checkpoints to
 ``--workdir`` (default runs/gan/<dataset>_<schedule or anchor>_lambda<λ>_seed<seed>,
 with _cosine[_last<N>] under a decay and ema<decay>_ before the seed under
-g_ema); re-running the same command resumes. Every local device is used;
+g_ema); re-running the same command resumes. ``--num_seeds=N`` trains seeds
+seed … seed+N−1 as one program, each seed's outputs in WORKDIR/seed<S>/ and
+the mean ± standard error of every score in WORKDIR/metrics.jsonl (workdir
+ending seeds<A>-<B>; :mod:`vi_gen.training.seeds`). Every local device is used;
 several hosts: ``--distributed``.
 """
 

@@ -131,10 +131,10 @@ def final_scores(record: dict, keys: tuple[str, ...], percent: tuple[str, ...],
   error over its seeds, and the seeds that diverged.
   """
   def shown(k):
-    suffix = '%' if k in percent else ''
     if f'{k}_se' in record:
-      return f'{record[k]:.{1 if suffix else 3}f} ± {record[f"{k}_se"]:.{1 if suffix else 3}f}{suffix}'
-    return f'{record[k]:.1f}%' if suffix else _value(record[k])
+      digits, suffix = (1, '%') if k in percent else (3, '')
+      return f'{record[k]:.{digits}f} ± {record[f"{k}_se"]:.{digits}f}{suffix}'
+    return f'{record[k]:.1f}%' if k in percent else _value(record[k])
   head = f'{unit} {record["step"]}'
   if 'seeds' in record:
     head += f', mean ± s.e. over {record["seeds"]} seeds'

@@ -12,8 +12,9 @@ Result (``benchmarks/results/ali_losses.md``, 5 seeds): eq. 41 ends at 1.60 ±
 0.81 modes, 0.78 ± 0.58% high-quality samples, reverse KL 1.78 ± 0.20, the
 worst of the three losses; eq. 43 reaches KL 0.60 ± 0.13.
 
-Cost: about 3.5 minutes per run on 2 CPU cores (seed 0 here ends at 0 modes,
-KL 2.079, as its record in ``ali_losses.json`` does).
+Cost: about 70 s per run on 2 CPU cores since maxout by index (3.5 minutes
+before). Seed 0 here ends at 1 mode, KL 2.079 (``recipes.md``); its record in
+``ali_losses.json``, made before that change, at 0 modes, KL 2.079.
 """
 
 import configs

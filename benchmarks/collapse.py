@@ -1,31 +1,53 @@
 r"""Mode collapse on the 2D mixtures: λ = 0 against λ > 0 under each anchor policy.
 
     python -m benchmarks.collapse                    # 10 seeds, ring8 + grid25, 4 arms
-    python -m benchmarks.collapse --seeds=3 --steps=500 --datasets=ring8   # a quick look
+    python -m benchmarks.collapse --seeds=3 --config.steps=500 --datasets=ring8   # a look
+    python -m benchmarks.collapse --config.steps=10000 --config.lr_decay=cosine \
+        --lambdas_previous=10,100,1000 --lambdas_stage=1,10,100 --name=sweep
 
 The protocol is PacGAN's (Lin et al., 2018, Table 1): PacGAN's 2D networks
 (vi_gen/models/mlp2d.py), batch 100, z ~ N(0, I₂), 2,500 samples scored after
-training, mean ± standard error over seeds. Arms:
+training, mean ± standard error over seeds. Arms (``--arms``):
 
 * ``control``: λ = 0, one D and one G update per stage;
-* ``previous``: λ = --lambda_previous, G° = G before the previous G update;
-* ``stage control``: λ = 0, one D update then two G updates on the same z;
-* ``stage``: λ = --lambda_stage, same schedule, G° = G at the start of the stage
-  (the paper's experiment-1 schedule).
+* ``previous``: λ ∈ --lambdas_previous, G° = G before the previous G update;
+* ``stage_control``: λ = 0, one D update then two G updates on the same z;
+* ``stage``: λ ∈ --lambdas_stage, same schedule, G° = G at the start of the
+  stage (the paper's experiment-1 schedule).
 
-Budget: PacGAN trains 400 epochs of 1,000 batches (400,000 iterations) at
-Adam(1e-4, β₁ = 0.8). That is hours per run on two CPU cores, so this benchmark
-trains the recipe ``configs/gan_ring8.py`` (Adam(1e-3, β₁ = 0.5)) for --steps
-stages (default 1,000), each arm changing only λ, the anchor and the G
-updates per stage: the figures are for that budget, not for PacGAN's. Results go to stdout and to
---out_dir/collapse.{md,json}.
+Every arm's seed k starts from the same initial state (the seed fixes it), so
+each regularised arm is also reported as its paired difference from its
+control (``previous`` from ``control``, ``stage`` from ``stage_control``):
+the mean over seeds of (arm − control) and its standard error.
+
+Runs start from a recipe (``--config``, default ``configs/gan_ring8.py``; fields
+with ``--config.FIELD=value``); the arms set only λ, the anchor and the G
+updates per stage. ``--steps`` (default 1,000) sets the length when
+``--config.steps`` is not given, with the rate held constant as the recorded
+``collapse.md`` was made (``--config.lr_decay`` sets a decay). Seeds are
+``--first_seed`` … ``--first_seed + --seeds − 1``.
+
+Each finished run is appended to ``--out_dir/<name>.runs.jsonl`` with its
+configuration; a re-run takes the runs recorded there for the same
+configuration instead of training them again, so an interrupted benchmark
+continues where it stopped. Results: ``--out_dir/<name>.{md,json}``.
+
+``--bundle`` trains each arm's seeds as one vmapped program
+(:mod:`vi_gen.training.seeds`) instead of one after another. By default it
+does so on a GPU or TPU and not on a CPU, where it measured no faster
+(``benchmarks/results/seeds_speed.md``). Seed k computes the same either way
+up to float32 reordering (``tests/test_seeds.py``), which over hundreds of
+stages makes it a different draw of the same run.
 """
 
 import dataclasses
+import json
+import os
 import time
 
 from absl import app
 from absl import flags
+from ml_collections import config_flags
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,15 +62,27 @@ from vi_gen.training import seeds
 import configs
 from vi_gen.training.stage import train_stages
 
+ARMS = ('control', 'previous', 'stage_control', 'stage')
+
 _SEEDS = flags.DEFINE_integer('seeds', 10, 'Seeds per arm.')
-_STEPS = flags.DEFINE_integer('steps', 1000, 'Stages per run (the budget).')
+_FIRST_SEED = flags.DEFINE_integer('first_seed', 0, 'The first seed.', lower_bound=0)
+_STEPS = flags.DEFINE_integer(
+    'steps', 1000, 'Stages per run, unless --config.steps is given.')
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', configs.path('gan_ring8'),
+    'The recipe every arm starts from (default configs/gan_ring8.py); set its '
+    'fields with --config.FIELD=value.', lock_config=True)
 _DATASETS = flags.DEFINE_list('datasets', ['ring8', 'grid25'], 'Mixtures.')
-_LAMBDA_PREVIOUS = flags.DEFINE_float('lambda_previous', 100.0,
-                                      'λ for the anchor=previous arm.')
-_LAMBDA_STAGE = flags.DEFINE_float('lambda_stage', 10.0,
-                                   'λ for the anchor=stage arm.')
+_ARMS = flags.DEFINE_list('arms', list(ARMS), f'Arms, of {", ".join(ARMS)}.')
+_LAMBDAS_PREVIOUS = flags.DEFINE_list('lambdas_previous', ['100'],
+                                      'λ values of the anchor=previous arms.')
+_LAMBDAS_STAGE = flags.DEFINE_list('lambdas_stage', ['10'],
+                                   'λ values of the anchor=stage arms.')
+_NAME = flags.DEFINE_string('name', 'collapse', 'Results file name.')
 _OUT_DIR = flags.DEFINE_string('out_dir', 'benchmarks/results',
-                               'Where collapse.md and collapse.json go.')
+                               'Where <name>.md, .json and .runs.jsonl go.')
+flags.register_validator(
+    'arms', lambda arms: set(arms) <= set(ARMS), f'--arms must be of {ARMS}')
 _BUNDLE = flags.DEFINE_boolean(
     'bundle', None, "Train each arm's seeds as one vmapped program (default: on "
     'a GPU or TPU, not on a CPU, where it measured no faster).')
@@ -63,15 +97,57 @@ PUBLISHED = {
 
 
 def arms():
-  return [
-      ('control (λ=0)', dict(reg_lambda=0.0, anchor='previous', g_repeats=1)),
-      (f'previous (λ={_LAMBDA_PREVIOUS.value:g})',
-       dict(reg_lambda=_LAMBDA_PREVIOUS.value, anchor='previous', g_repeats=1)),
-      ('stage control (λ=0, 2 G updates)',
-       dict(reg_lambda=0.0, anchor='stage', g_repeats=2)),
-      (f'stage (λ={_LAMBDA_STAGE.value:g}, 2 G updates)',
-       dict(reg_lambda=_LAMBDA_STAGE.value, anchor='stage', g_repeats=2)),
-  ]
+  """(name, overrides, control's name or None) of each arm, in --arms order."""
+  out = []
+  for arm in ARMS:
+    if arm not in _ARMS.value:
+      continue
+    if arm == 'control':
+      out.append(('control (λ=0)', dict(reg_lambda=0.0, anchor='previous',
+                                         g_repeats=1), None))
+    elif arm == 'previous':
+      out += [(f'previous (λ={float(lam):g})',
+               dict(reg_lambda=float(lam), anchor='previous', g_repeats=1),
+               'control (λ=0)') for lam in _LAMBDAS_PREVIOUS.value]
+    elif arm == 'stage_control':
+      out.append(('stage control (λ=0, 2 G updates)',
+                  dict(reg_lambda=0.0, anchor='stage', g_repeats=2), None))
+    else:
+      out += [(f'stage (λ={float(lam):g}, 2 G updates)',
+               dict(reg_lambda=float(lam), anchor='stage', g_repeats=2),
+               'stage control (λ=0, 2 G updates)') for lam in _LAMBDAS_STAGE.value]
+  return out
+
+
+def base_config() -> config_lib.GANConfig:
+  """The recipe with its overrides; --steps where --config.steps is not given,
+  at the constant rate the recorded collapse.md was made with."""
+  given = config_flags.get_override_values(flags.FLAGS['config'])
+  fields = {}
+  if 'steps' not in given:
+    fields['steps'] = _STEPS.value
+    if 'lr_decay' not in given:
+      fields['lr_decay'] = 'constant'
+  return dataclasses.replace(config_lib.from_dict(_CONFIG.value), **fields)
+
+
+def _key(config: config_lib.GANConfig) -> str:
+  return json.dumps(dataclasses.asdict(config), sort_keys=True)
+
+
+def recorded_runs(path: str) -> dict:
+  """The runs of ``path`` (one JSON object per line), by configuration."""
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return {_key(config_lib.GANConfig(**r['config'])): r['scores']
+            for r in map(json.loads, filter(str.strip, f))}
+
+
+def _record(path: str, config, scores: dict) -> None:
+  with open(path, 'a') as f:
+    f.write(json.dumps({'config': dataclasses.asdict(config), 'scores': scores})
+            + '\n')
 
 
 def _score(config: config_lib.GANConfig, state, bad_step) -> dict:
@@ -111,47 +187,69 @@ def run_bundle(seed_configs) -> tuple[list[dict], float]:
   return scores, (time.perf_counter() - start) / len(seed_configs)
 
 
+def paired(runs: list[dict], control: list[dict]) -> dict:
+  """Mean ± standard error over seeds of (arm − control), per score."""
+  out = {}
+  for key in ('modes', 'hq', 'reverse_kl'):
+    out[key], out[key + '_se'] = stats.mean_se(
+        [r[key] - c[key] for r, c in zip(runs, control)])
+  return out
+
+
 def main(argv):
   del argv
-  base = configs.load('gan_ring8', steps=_STEPS.value)
+  base = base_config()
   bundle = (_BUNDLE.value if _BUNDLE.value is not None
             else jax.default_backend() != 'cpu')
+  record_path = os.path.join(_OUT_DIR.value, f'{_NAME.value}.runs.jsonl')
+  recorded = recorded_runs(record_path)
+  seeds_ = range(_FIRST_SEED.value, _FIRST_SEED.value + _SEEDS.value)
   rows = []
   for dataset in _DATASETS.value:
     num_modes = toy2d.get_mixture(dataset).num_modes
-    for name, overrides in arms():
+    by_name = {}
+    for name, overrides, control in arms():
       seed_configs = [dataclasses.replace(base, dataset=dataset, seed=seed,
-                                          **overrides)
-                      for seed in range(_SEEDS.value)]
+                                          **overrides) for seed in seeds_]
+
       def show(seed, scores, wall):
         print(f'  {dataset} {name} seed {seed}: {scores["modes"]}/{num_modes} '
               f'modes, {scores["hq"]:.1f}% HQ, KL {scores["reverse_kl"]:.3f} '
               f'({wall:.1f} s)', flush=True)
-      if bundle:
-        runs, wall = run_bundle(seed_configs)
-        seconds = [wall] * len(runs)
-        for config, scores in zip(seed_configs, runs):
+      todo = [c for c in seed_configs if _key(c) not in recorded]
+      if bundle and todo:
+        runs, wall = run_bundle(todo)
+        for config, scores in zip(todo, runs):
+          scores['seconds'] = wall
+          recorded[_key(config)] = scores
+          _record(record_path, config, scores)
           show(config.seed, scores, wall)
       else:
-        runs, seconds = [], []
-        for config in seed_configs:
+        for config in todo:
           scores, wall = run_one(config)
-          runs.append(scores)
-          seconds.append(wall)
+          scores['seconds'] = wall
+          recorded[_key(config)] = scores
+          _record(record_path, config, scores)
           show(config.seed, scores, wall)
+      runs = [{**recorded[_key(c)], 'seed': c.seed} for c in seed_configs]
       row = {'dataset': dataset, 'arm': name, **overrides,
-             'seeds': _SEEDS.value, 'steps': _STEPS.value, 'bundled': bundle,
-             'wall_s_per_run': float(np.median(seconds)),  # Seed 0 also compiles.
+             'seeds': len(runs), 'first_seed': _FIRST_SEED.value,
+             'steps': base.steps, 'bundled': bundle,
+             'wall_s_per_run': float(np.median([r['seconds'] for r in runs])),
              'diverged': sum(r['diverged_at'] > 0 for r in runs),
              'runs': runs}
       for key in ('modes', 'hq', 'reverse_kl'):
         row[key], row[key + '_se'] = stats.mean_se([r[key] for r in runs])
+      if control in by_name:
+        row['control'] = control
+        row['vs_control'] = paired(runs, by_name[control]['runs'])
+      by_name[name] = row
       rows.append(row)
       print(_format_row(row), flush=True)
 
   table = markdown_table(rows, base)
   print('\n' + table)
-  stats.write_results(_OUT_DIR.value, 'collapse', table,
+  stats.write_results(_OUT_DIR.value, _NAME.value, table,
                       {'config': dataclasses.asdict(base), 'rows': rows})
 
 
@@ -162,18 +260,33 @@ def _format_row(row):
           f'{row["wall_s_per_run"]:.1f} s/run')
 
 
+def _pm(row, key, digits):
+  return f'{row[key]:+.{digits}f} ± {row[key + "_se"]:.{digits}f}'
+
+
 def markdown_table(rows, base):
+  decay = ('' if base.lr_decay == 'constant' else
+           f', {base.lr_decay} decay' + (f' over the last {base.lr_decay_stages}'
+                                         if base.lr_decay_stages else ''))
+  first = rows[0]['first_seed']
   lines = [
       f'Budget: {base.steps} stages per run, batch {base.batch_size}, '
-      f'Adam({base.g_lr:g}, β₁={base.beta1:g}), {rows[0]["seeds"]} seeds; '
-      'mean ± standard error; 2,500 samples scored after training.', '',
-      '| dataset | arm | modes | HQ % | reverse KL | median wall s/run | diverged |',
-      '|---|---|---|---|---|---|---|']
+      f'Adam({base.g_lr:g}, β₁={base.beta1:g}){decay}, seeds {first}–'
+      f'{first + rows[0]["seeds"] - 1}; mean ± standard error; 2,500 samples '
+      'scored after training. "vs control": the mean over seeds of (arm − its '
+      'control), same seeds and initialisation, ± its standard error.', '',
+      '| dataset | arm | modes | HQ % | reverse KL | vs control: modes / HQ / KL '
+      '| median wall s/run | diverged |',
+      '|---|---|---|---|---|---|---|---|']
   for r in rows:
+    versus = (f'{_pm(r["vs_control"], "modes", 1)} / '
+              f'{_pm(r["vs_control"], "hq", 1)} / '
+              f'{_pm(r["vs_control"], "reverse_kl", 3)}'
+              if 'vs_control' in r else '')
     lines.append(
         f'| {r["dataset"]} | {r["arm"]} | {r["modes"]:.1f} ± {r["modes_se"]:.1f} '
         f'| {r["hq"]:.1f} ± {r["hq_se"]:.1f} | {r["reverse_kl"]:.3f} ± '
-        f'{r["reverse_kl_se"]:.3f} | {r["wall_s_per_run"]:.1f} | '
+        f'{r["reverse_kl_se"]:.3f} | {versus} | {r["wall_s_per_run"]:.1f} | '
         f'{r["diverged"]} |')
   lines += ['', 'Published, PacGAN Table 1 (its networks, 400 epochs):', '',
             '| dataset | model | modes | HQ % | reverse KL |', '|---|---|---|---|---|']

@@ -8,28 +8,54 @@ import json
 import os
 
 from absl.testing import absltest
+import numpy as np
 
 from tests import shared_data
 
 
 class CollapseTest(absltest.TestCase):
 
-  def test_bundled_arms_score_every_seed(self):
-    out_dir = self.create_tempdir().full_path
+  def _run(self, out_dir, *flags):
     result = shared_data.run_python(
-        '-m', 'benchmarks.collapse', '--bundle', '--seeds=2', '--steps=3',
-        '--datasets=ring8', f'--out_dir={out_dir}', timeout=600)
+        '-m', 'benchmarks.collapse', '--seeds=2', '--first_seed=3',
+        '--config.steps=3', '--datasets=ring8', '--name=t', f'--out_dir={out_dir}',
+        *flags, timeout=600)
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
-    with open(os.path.join(out_dir, 'collapse.json')) as f:
-      rows = json.load(f)['rows']
+    with open(os.path.join(out_dir, 't.json')) as f:
+      return json.load(f)['rows'], result.stdout
+
+  def test_bundled_arms_score_every_seed(self):
+    rows, stdout = self._run(self.create_tempdir().full_path, '--bundle')
     self.assertLen(rows, 4)
     for row in rows:
       self.assertTrue(row['bundled'])
-      self.assertLen(row['runs'], 2)
+      self.assertEqual([r['seed'] for r in row['runs']], [3, 4])
       self.assertEqual(row['diverged'], 0)
       for run in row['runs']:
         self.assertBetween(run['modes'], 0, 8)
-    self.assertIn('ring8 control (λ=0) seed 1:', result.stdout)
+    self.assertIn('ring8 control (λ=0) seed 4:', stdout)
+
+  def test_lambda_sweep_is_paired_with_its_control_and_runs_are_reused(self):
+    out_dir = self.create_tempdir().full_path
+    flags = ('--arms=control,previous', '--lambdas_previous=10,1e6', '--nobundle')
+    rows, _ = self._run(out_dir, *flags)
+    self.assertEqual([r['arm'] for r in rows],
+                     ['control (λ=0)', 'previous (λ=10)', 'previous (λ=1e+06)'])
+    control = rows[0]
+    self.assertNotIn('vs_control', control)
+    for row in rows[1:]:
+      self.assertEqual(row['control'], 'control (λ=0)')
+      for key in ('modes', 'hq', 'reverse_kl'):
+        differences = [a[key] - c[key] for a, c in zip(row['runs'], control['runs'])]
+        self.assertAlmostEqual(row['vs_control'][key], np.mean(differences))
+    with open(os.path.join(out_dir, 't.runs.jsonl')) as f:
+      self.assertLen(f.readlines(), 6)
+    # A second invocation takes every run from the record: nothing is trained.
+    again, stdout = self._run(out_dir, *flags)
+    self.assertNotIn(' seed 3:', stdout)
+    self.assertEqual(again, rows)
+    with open(os.path.join(out_dir, 't.runs.jsonl')) as f:
+      self.assertLen(f.readlines(), 6)
 
 
 class SeedsSpeedTest(absltest.TestCase):

@@ -21,6 +21,7 @@ from typing import Callable, Optional
 from absl import app
 from absl import flags
 from absl import logging
+import jax
 from ml_collections import config_flags
 
 import configs
@@ -107,6 +108,10 @@ def main(program: str, default_recipe: str,
     try:
       config = adjust(schema.from_dict(config_flag.value))
       workdir = WORKDIR.value or workdir_name(config)
+      devices = jax.devices()
+      logging.info('JAX %s on %s: %d × %s (%d process(es))', jax.__version__,
+                   jax.default_backend(), len(devices), devices[0].device_kind,
+                   jax.process_count())
       logging.info('config: %s', dataclasses.asdict(config))
       logging.info('workdir: %s', workdir)
       final = train(config, workdir, data_dir=DATA_DIR.value,

@@ -33,6 +33,15 @@ import tensorflow_datasets as tfds
 
 from vi_gen import filelock
 
+# TensorFlow only reads and decodes data here: keep it off any GPU, so that
+# it neither reserves the accelerator's memory nor competes with JAX for it
+# (as the Flax examples do). TensorFlow refuses once it has started its
+# devices, e.g. when it was used before this module was imported.
+try:
+  tf.config.set_visible_devices([], 'GPU')
+except RuntimeError:
+  pass
+
 MANUAL_DIR_ENV = 'TFDS_MANUAL_DIR'
 
 # CelebA: the paper's code crops the central 108×108 of the 218×178 aligned

@@ -1,6 +1,6 @@
 r"""A GAN with or without the variational regulariser (eq. 26), on 2D or image data.
 
-    python -m experiments.gan                                   # ring8, λ = 100, ~1 min
+    python -m experiments.gan                                   # ring8, λ = 100, ~2 min
     python -m experiments.gan --reg_lambda=0                    # the unregularised control
     python -m experiments.gan --config=configs/gan_grid25.py    # a recipe of configs/
     python -m experiments.gan --config=configs/gan_mnist_exp1.py   # the paper's experiment 1

@@ -19,7 +19,8 @@ def plot_samples_2d(path: str, samples: np.ndarray, means: np.ndarray,
     ax.add_patch(plt.Circle(mean, 3 * sigma, color='tab:red', fill=False, lw=0.8,
                             label='3σ of a mode' if i == 0 else None))
   ax.scatter(means[:, 0], means[:, 1], marker='+', c='tab:red', s=30)
-  ax.set(xlim=(-span, span), ylim=(-span, span), aspect='equal', title=title)
+  ax.set(xlim=(-span, span), ylim=(-span, span), aspect='equal')
+  ax.set_title(title, fontsize=9)  # the scores fit on one line
   ax.legend(loc='upper right', fontsize=7)
   fig.tight_layout()
   fig.savefig(path)

@@ -48,7 +48,9 @@ class RecipesTest(parameterized.TestCase):
     # The recipe of the default run changes only what it names; every other
     # field is the schema's default.
     config = configs.load('gan_ring8')
-    self.assertEqual(config, config_lib.GANConfig(reg_lambda=100.0))
+    self.assertEqual(config, config_lib.GANConfig(
+        reg_lambda=100.0, steps=10_000, lr_decay='cosine', eval_every=1000,
+        checkpoint_every=2000))
 
 
 class ShorthandTest(absltest.TestCase):

@@ -46,6 +46,7 @@ from vi_gen import records
 from vi_gen import xla
 from vi_gen.data import toy2d
 from vi_gen.training import build
+from vi_gen.training import loop
 from vi_gen.training import stage as stage_lib
 from vi_gen.training.config import ConfigError
 
@@ -324,7 +325,7 @@ class BundleTask:
         continue
       seed_dir = self.dirs[k] if workdir is not None else None
       scores = task.evaluate(state, step, seed_dir,
-                             self.writers[k] if self.writers else _null_writer())
+                             self.writers[k] if self.writers else loop.NullWriter())
       train = {name: float(total[k] / max(self.seed_stages[k], 1))
                for name, total in self.seed_sums.items()}
       record = {'step': step, **scores, **train}
@@ -349,14 +350,12 @@ class BundleTask:
   def describe(self, record: dict) -> str:
     diverged = (f', {len(record["diverged"])} diverged' if record['diverged']
                 else '')
-    return (self.tasks[0].describe(record)
+    means = {k: round(v, 3) if isinstance(v, float) else v
+             for k, v in record.items()}
+    return (self.tasks[0].describe(means)
             + f'  (means over {record["seeds"]} seeds{diverged})')
 
   def close(self) -> None:
     for w in self.writers or ():
       w.close()
 
-
-def _null_writer():
-  from vi_gen.training import loop  # pylint: disable=g-import-not-at-top
-  return loop.NullWriter()

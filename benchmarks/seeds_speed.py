@@ -33,13 +33,11 @@ Writes ``--out_dir/seeds_speed.{md,json}``. The flags ``--steps``,
 
 import dataclasses
 import resource
-import time
 
 from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from benchmarks import speed
 from benchmarks import stats
@@ -61,13 +59,9 @@ MiB = 2**20
 DCGAN_CASE = 'DCGAN 28×28 (exp1 stage, λ = 5)'
 
 
-def _median_seconds(run, repeats: int) -> float:
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(run())
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
+def _median(run, repeats: int) -> float:
+  """Median seconds of one call of ``run`` over ``repeats``."""
+  return speed.median_time(run, 1, repeats)
 
 
 def _memory_bytes(compiled) -> int:
@@ -101,7 +95,7 @@ def measure_2d(overrides: dict, num_seeds: int, stages: int, repeats: int) -> di
   # Each call gets a copy: the programs donate their states.
   compiled = seeds.train_stages_many.lower(bundle, num, **kwargs).compile()
   jax.block_until_ready(compiled(jax.tree.map(jnp.copy, bundle), jnp.int32(1)))
-  bundled = _median_seconds(
+  bundled = _median(
       lambda: compiled(jax.tree.map(jnp.copy, bundle), num)[1], repeats)
 
   def one_by_one():
@@ -113,7 +107,7 @@ def measure_2d(overrides: dict, num_seeds: int, stages: int, repeats: int) -> di
 
   jax.block_until_ready(stage_lib.train_stages(
       jax.tree.map(jnp.copy, states[0]), jnp.int32(1), **kwargs)[1])
-  serial = _median_seconds(one_by_one, repeats)
+  serial = _median(one_by_one, repeats)
   flops = _stage_cost(config, bundle,
                       (config.d_steps, config.batch_size, 2)) * stages
   return _row(num_seeds, stages, bundled, serial, flops, _memory_bytes(compiled))
@@ -153,8 +147,8 @@ def measure_dcgan(num_seeds: int, stages: int, repeats: int) -> dict:
 
   jax.block_until_ready(bundled_run())
   jax.block_until_ready(one_by_one())
-  bundled = _median_seconds(bundled_run, repeats)
-  serial = _median_seconds(one_by_one, repeats)
+  bundled = _median(bundled_run, repeats)
+  serial = _median(one_by_one, repeats)
   return _row(num_seeds, stages, bundled, serial, speed._flops(compiled) * stages,  # pylint: disable=protected-access
               _memory_bytes(compiled))
 

@@ -1,18 +1,13 @@
 """Summary statistics and result files shared by the benchmark scripts."""
 
 import json
-import math
 import os
 from typing import Any
 
-import numpy as np
+from vi_gen.training import seeds
 
-
-def mean_se(values) -> tuple[float, float]:
-  """Mean and standard error of the mean (0 for a single value)."""
-  values = np.asarray(values, np.float64)
-  se = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-  return float(values.mean()), float(se)
+# The one mean ± standard error, also what many-seed runs record.
+mean_se = seeds.mean_se
 
 
 def write_markdown(out_dir: str, name: str, table: str) -> None:

@@ -7,10 +7,7 @@ os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 import jax  # pylint: disable=g-import-not-at-top
 
 # Unit tests use tiny shapes; XLA's optimisation passes would dominate their time.
-# VI_GEN_TEST_OPTIMIZE=1 keeps them, for the tests that need XLA's normal
-# compilation (tests/test_seeds.py runs itself so, in a subprocess).
-if os.environ.get('VI_GEN_TEST_OPTIMIZE') != '1':
-  jax.config.update('jax_disable_most_optimizations', True)
+jax.config.update('jax_disable_most_optimizations', True)
 
 from absl import flags  # pylint: disable=g-import-not-at-top
 

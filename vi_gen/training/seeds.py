@@ -204,7 +204,8 @@ def compile_checked(jitted, num_seeds: int, *args, **static):
   return compiled
 
 
-def _mean_se(values: Sequence[float]) -> tuple[float, float]:
+def mean_se(values: Sequence[float]) -> tuple[float, float]:
+  """Mean and standard error of the mean (0 for a single value)."""
   v = np.asarray(values, np.float64)
   se = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
   return float(v.mean()), se
@@ -342,7 +343,7 @@ class BundleTask:
     for name in per_seed[0]:
       values = [s[name] for s in per_seed]
       if all(isinstance(v, (int, float)) for v in values):
-        summary[name], summary[f'{name}_se'] = _mean_se(values)
+        summary[name], summary[f'{name}_se'] = mean_se(values)
     summary['seeds'] = len(per_seed)
     summary['diverged'] = {str(s): int(b) for s, b in zip(self.seeds, bad) if b}
     return summary

@@ -32,6 +32,20 @@ configuration; a re-run takes the runs recorded there for the same
 configuration instead of training them again, so an interrupted benchmark
 continues where it stopped. Results: ``--out_dir/<name>.{md,json}``.
 
+``--shard=k/n`` trains only runs k, k+n, k+2n, … of the benchmark (those not
+yet recorded) and writes no table; n processes with k = 0 … n−1 share the record, and a last
+invocation without ``--shard`` writes the table from it. On a CPU with c cores,
+c single-threaded processes finish sooner than one process using them all
+(1.46× on 2 cores, ``benchmarks/results/claim.md``)::
+
+    export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    for k in 0 1; do taskset -c $k python -m benchmarks.collapse --shard=$k/2 ... & done; wait
+    python -m benchmarks.collapse ...
+
+A run's float32 arithmetic depends on XLA's threading, so each record keeps
+the ``XLA_FLAGS`` it ran under, and the table lists them; compare arms run
+under the same flags.
+
 ``--bundle`` trains each arm's seeds as one vmapped program
 (:mod:`vi_gen.training.seeds`) instead of one after another. By default it
 does so on a GPU or TPU and not on a CPU, where it measured no faster
@@ -81,6 +95,12 @@ _LAMBDAS_STAGE = flags.DEFINE_list('lambdas_stage', ['10'],
 _NAME = flags.DEFINE_string('name', 'collapse', 'Results file name.')
 _OUT_DIR = flags.DEFINE_string('out_dir', 'benchmarks/results',
                                'Where <name>.md, .json and .runs.jsonl go.')
+_SHARD = flags.DEFINE_string(
+    'shard', None, 'k/n: train only runs k, k+n, k+2n, … of the benchmark, and '
+    'write no table.')
+flags.register_validator(
+    'shard', lambda s: s is None or _parse_shard(s) is not None,
+    '--shard must be k/n with 0 <= k < n')
 flags.register_validator(
     'arms', lambda arms: set(arms) <= set(ARMS), f'--arms must be of {ARMS}')
 _BUNDLE = flags.DEFINE_boolean(
@@ -94,6 +114,14 @@ PUBLISHED = {
     'grid25': [('GAN', 17.3, 94.8, 0.70), ('ALI', 24.1, 95.7, 0.14),
                ('PacGAN4', 24.8, 93.6, 0.04)],
 }
+
+
+def _parse_shard(text):
+  try:
+    k, n = map(int, text.split('/'))
+  except ValueError:
+    return None
+  return (k, n) if 0 <= k < n else None
 
 
 def arms():
@@ -196,6 +224,35 @@ def paired(runs: list[dict], control: list[dict]) -> dict:
   return out
 
 
+def _cells(base):
+  """(dataset, arm name, overrides, control's name, seed configs) per cell."""
+  seeds_ = range(_FIRST_SEED.value, _FIRST_SEED.value + _SEEDS.value)
+  return [(dataset, name, overrides, control,
+           [dataclasses.replace(base, dataset=dataset, seed=seed, **overrides)
+            for seed in seeds_])
+          for dataset in _DATASETS.value
+          for name, overrides, control in arms()]
+
+
+def _train(configs_, bundle, record_path, recorded, label) -> None:
+  """Trains one arm's configs not yet recorded, recording each as it ends."""
+  todo = [c for c in configs_ if _key(c) not in recorded]
+  if bundle and todo:
+    runs, wall = run_bundle(todo)
+    done = [(c, s, wall) for c, s in zip(todo, runs)]
+  else:
+    done = (((c, *run_one(c)) for c in todo))
+  for config, scores, wall in done:
+    scores['seconds'] = wall
+    scores['xla_flags'] = os.environ.get('XLA_FLAGS', '')
+    recorded[_key(config)] = scores
+    _record(record_path, config, scores)
+    num_modes = toy2d.get_mixture(config.dataset).num_modes
+    print(f'  {config.dataset} {label} seed {config.seed}: {scores["modes"]}/'
+          f'{num_modes} modes, {scores["hq"]:.1f}% HQ, KL '
+          f'{scores["reverse_kl"]:.3f} ({wall:.1f} s)', flush=True)
+
+
 def main(argv):
   del argv
   base = base_config()
@@ -203,49 +260,36 @@ def main(argv):
             else jax.default_backend() != 'cpu')
   record_path = os.path.join(_OUT_DIR.value, f'{_NAME.value}.runs.jsonl')
   recorded = recorded_runs(record_path)
-  seeds_ = range(_FIRST_SEED.value, _FIRST_SEED.value + _SEEDS.value)
-  rows = []
-  for dataset in _DATASETS.value:
-    num_modes = toy2d.get_mixture(dataset).num_modes
-    by_name = {}
-    for name, overrides, control in arms():
-      seed_configs = [dataclasses.replace(base, dataset=dataset, seed=seed,
-                                          **overrides) for seed in seeds_]
+  cells = _cells(base)
+  if _SHARD.value:
+    k, n = _parse_shard(_SHARD.value)
+    mine = [(name, c) for _, name, _, _, configs_ in cells
+            for c in configs_][k::n]
+    for name in dict.fromkeys(name for name, _ in mine):
+      _train([c for arm, c in mine if arm == name], bundle, record_path,
+             recorded, name)
+    print(f'shard {k}/{n}: its {len(mine)} runs are recorded; write the table '
+          'with the same command without --shard once every shard has finished.')
+    return
 
-      def show(seed, scores, wall):
-        print(f'  {dataset} {name} seed {seed}: {scores["modes"]}/{num_modes} '
-              f'modes, {scores["hq"]:.1f}% HQ, KL {scores["reverse_kl"]:.3f} '
-              f'({wall:.1f} s)', flush=True)
-      todo = [c for c in seed_configs if _key(c) not in recorded]
-      if bundle and todo:
-        runs, wall = run_bundle(todo)
-        for config, scores in zip(todo, runs):
-          scores['seconds'] = wall
-          recorded[_key(config)] = scores
-          _record(record_path, config, scores)
-          show(config.seed, scores, wall)
-      else:
-        for config in todo:
-          scores, wall = run_one(config)
-          scores['seconds'] = wall
-          recorded[_key(config)] = scores
-          _record(record_path, config, scores)
-          show(config.seed, scores, wall)
-      runs = [{**recorded[_key(c)], 'seed': c.seed} for c in seed_configs]
-      row = {'dataset': dataset, 'arm': name, **overrides,
-             'seeds': len(runs), 'first_seed': _FIRST_SEED.value,
-             'steps': base.steps, 'bundled': bundle,
-             'wall_s_per_run': float(np.median([r['seconds'] for r in runs])),
-             'diverged': sum(r['diverged_at'] > 0 for r in runs),
-             'runs': runs}
-      for key in ('modes', 'hq', 'reverse_kl'):
-        row[key], row[key + '_se'] = stats.mean_se([r[key] for r in runs])
-      if control in by_name:
-        row['control'] = control
-        row['vs_control'] = paired(runs, by_name[control]['runs'])
-      by_name[name] = row
-      rows.append(row)
-      print(_format_row(row), flush=True)
+  rows, by_name = [], {}
+  for dataset, name, overrides, control, configs_ in cells:
+    _train(configs_, bundle, record_path, recorded, name)
+    runs = [{**recorded[_key(c)], 'seed': c.seed} for c in configs_]
+    row = {'dataset': dataset, 'arm': name, **overrides,
+           'seeds': len(runs), 'first_seed': _FIRST_SEED.value,
+           'steps': base.steps, 'bundled': bundle,
+           'wall_s_per_run': float(np.median([r['seconds'] for r in runs])),
+           'diverged': sum(r['diverged_at'] > 0 for r in runs),
+           'runs': runs}
+    for key in ('modes', 'hq', 'reverse_kl'):
+      row[key], row[key + '_se'] = stats.mean_se([r[key] for r in runs])
+    if (dataset, control) in by_name:
+      row['control'] = control
+      row['vs_control'] = paired(runs, by_name[dataset, control]['runs'])
+    by_name[dataset, name] = row
+    rows.append(row)
+    print(_format_row(row), flush=True)
 
   table = markdown_table(rows, base)
   print('\n' + table)
@@ -288,6 +332,11 @@ def markdown_table(rows, base):
         f'| {r["hq"]:.1f} ± {r["hq_se"]:.1f} | {r["reverse_kl"]:.3f} ± '
         f'{r["reverse_kl_se"]:.3f} | {versus} | {r["wall_s_per_run"]:.1f} | '
         f'{r["diverged"]} |')
+  xla_flags = sorted({run.get('xla_flags') or '(none)' for r in rows
+                      for run in r['runs']})
+  if xla_flags != ['(none)']:
+    lines += ['', 'XLA_FLAGS of the runs: ' + '; '.join(f'`{f}`' for f in xla_flags)
+              + '.']
   lines += ['', 'Published, PacGAN Table 1 (its networks, 400 epochs):', '',
             '| dataset | model | modes | HQ % | reverse KL |', '|---|---|---|---|---|']
   for dataset in dict.fromkeys(r['dataset'] for r in rows):

@@ -57,6 +57,23 @@ class CollapseTest(absltest.TestCase):
     with open(os.path.join(out_dir, 't.runs.jsonl')) as f:
       self.assertLen(f.readlines(), 6)
 
+  def test_shards_share_the_record_and_the_table_takes_it(self):
+    out_dir = self.create_tempdir().full_path
+    flags = ('--arms=control,previous', '--nobundle')
+    for shard in ('0/2', '1/2'):
+      result = shared_data.run_python(
+          '-m', 'benchmarks.collapse', '--seeds=2', '--first_seed=3',
+          '--config.steps=3', '--datasets=ring8', '--name=t',
+          f'--out_dir={out_dir}', f'--shard={shard}', *flags, timeout=600)
+      self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+      self.assertIn(f'shard {shard}: its 2 runs are recorded', result.stdout)
+      self.assertEqual(result.stdout.count(' seed '), 2)
+      self.assertFalse(os.path.exists(os.path.join(out_dir, 't.json')))
+    rows, stdout = self._run(out_dir, *flags)
+    self.assertNotIn(' seed 3:', stdout)  # nothing left to train
+    self.assertEqual([len(r['runs']) for r in rows], [2, 2])
+    self.assertIn('vs_control', rows[1])
+
 
 class SeedsSpeedTest(absltest.TestCase):
 

@@ -36,6 +36,9 @@ WORKDIR = flags.DEFINE_string(
     'runs/<model>/<name from the configuration>).')
 DATA_DIR = flags.DEFINE_string('data_dir', None,
                                'TFDS data_dir (TFDS default if unset).')
+DRY_RUN = flags.DEFINE_boolean(
+    'dry_run', False, 'Check the resolved configuration, print it and the '
+    'workdir, then exit without training.')
 MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', None,
     f'TFDS manual_dir with the original files, for offline MNIST (default: '
@@ -71,6 +74,13 @@ def _value(v) -> str:
   return str(v)
 
 
+def recipe_help(recipe: str) -> str:
+  """The --help text of a recipe: its fields, grouped, with their values."""
+  return (f'\nThe default recipe, configs/{recipe}.py. Set any field with '
+          f'--FIELD=value;\n--dry_run prints what a command resolves to.\n\n'
+          f'{schema.describe(configs.load(recipe))}\n')
+
+
 def main(program: str, default_recipe: str,
          train: Callable[..., Optional[dict]],
          workdir_name: Callable[[object], str],
@@ -96,9 +106,13 @@ def main(program: str, default_recipe: str,
       f'The recipe, a file of configs/ (default: {default_recipe}.py). Set '
       f'any field with --config.FIELD=value or the shorthand --FIELD=value.',
       lock_config=True, sys_argv=argv)
-  # --helpshort lists the flags every entry point shares, as its own.
-  for name in ('config', 'workdir', 'data_dir', 'manual_dir', 'distributed'):
+  # --help lists the flags every entry point shares, as its own, after the
+  # default recipe's fields.
+  for name in ('config', 'workdir', 'dry_run', 'data_dir', 'manual_dir',
+               'distributed'):
     flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
+  main_module = sys.modules['__main__']
+  main_module.__doc__ = (main_module.__doc__ or '') + recipe_help(default_recipe)
 
   def run(argv):
     if len(argv) > 1:
@@ -112,7 +126,13 @@ def main(program: str, default_recipe: str,
       logging.info('JAX %s on %s: %d × %s (%d process(es))', jax.__version__,
                    jax.default_backend(), len(devices), devices[0].device_kind,
                    jax.process_count())
-      logging.info('config: %s', dataclasses.asdict(config))
+      described = schema.describe(config)
+      if DRY_RUN.value:
+        schema.validate(config)
+        print(f'{program} would run (configuration resolved from --config and '
+              f'the flags):\n{described}\nworkdir: {workdir}')
+        return
+      logging.info('config:\n%s', described)
       logging.info('workdir: %s', workdir)
       final = train(config, workdir, data_dir=DATA_DIR.value,
                     manual_dir=MANUAL_DIR.value)

@@ -1,5 +1,6 @@
 """Every recipe of configs/ loads into its schema and passes validation."""
 
+import dataclasses
 import glob
 import os
 
@@ -9,7 +10,7 @@ from absl.testing import parameterized
 import configs
 from experiments import launch
 from vi_gen.training import config as config_lib
-from vi_gen.training import em_fit
+from tests import shared_data
 
 RECIPES = sorted(os.path.basename(p)[:-3]
                  for p in glob.glob(os.path.join(configs.DIR, '*.py'))
@@ -24,11 +25,7 @@ class RecipesTest(parameterized.TestCase):
 
   @parameterized.parameters(*RECIPES)
   def test_loads_and_validates(self, name):
-    config = configs.load(name)
-    validate = {config_lib.GANConfig: config_lib.validate_gan,
-                config_lib.VAEConfig: config_lib.validate_vae,
-                config_lib.EMConfig: em_fit.validate_em}[type(config)]
-    validate(config)
+    config_lib.validate(configs.load(name))
     module = __import__(f'configs.{name}', fromlist=['get_config'])
     # The docstring names its command, its result and its cost.
     self.assertIn('python -m', module.__doc__)
@@ -51,6 +48,54 @@ class RecipesTest(parameterized.TestCase):
     self.assertEqual(config, config_lib.GANConfig(
         reg_lambda=100.0, steps=10_000, lr_decay='cosine', eval_every=1000,
         checkpoint_every=2000))
+
+
+class FieldGroupsTest(absltest.TestCase):
+
+  def test_every_field_of_every_schema_is_in_one_group(self):
+    grouped = [n for names in config_lib.FIELD_GROUPS.values() for n in names]
+    self.assertEqual(len(grouped), len(set(grouped)))
+    for schema in set(config_lib.SCHEMAS.values()):
+      for field in dataclasses.fields(schema):
+        self.assertIn(field.name, grouped)
+
+  def test_describe_shows_each_value_in_its_group(self):
+    text = config_lib.describe(configs.load('gan_ring8', seed=7))
+    self.assertRegex(text, r'schedule: .*steps=10000')
+    self.assertIn('seed=7', text)
+    self.assertRegex(text, r'objective: +reg_lambda=100.0 anchor=previous')
+    self.assertNotIn('other:', text)
+    self.assertTrue(all(len(line) <= 80 for line in text.splitlines()))
+
+
+class CommandLineTest(absltest.TestCase):
+  """What --help and --dry_run show, as a user runs them."""
+
+  def test_dry_run_prints_the_resolved_configuration_and_trains_nothing(self):
+    workdir = os.path.join(self.create_tempdir().full_path, 'w')
+    result = shared_data.run_python(
+        '-m', 'experiments.gan', '--dry_run', '--reg_lambda=0',
+        '--dataset=grid25', f'--workdir={workdir}')
+    self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+    self.assertIn('dataset=grid25', result.stdout)
+    self.assertIn('reg_lambda=0.0', result.stdout)
+    self.assertIn(f'workdir: {workdir}', result.stdout)
+    self.assertFalse(os.path.exists(workdir))
+    # A configuration that cannot run is refused as a training run would be.
+    result = shared_data.run_python('-m', 'experiments.vae', '--dry_run',
+                                    '--steps=0')
+    self.assertEqual(result.returncode, 2)
+    self.assertIn('steps must be >= 1', result.stderr)
+
+  def test_help_shows_the_recipe_grouped_and_only_the_entry_points_flags(self):
+    # absl's --help exits with status 1.
+    result = shared_data.run_python('-m', 'experiments.em', '--help')
+    self.assertIn('The default recipe, configs/em_ring8.py', result.stdout)
+    self.assertRegex(result.stdout, r'model: +num_components=8')
+    for flag in ('--config', '--workdir', '--dry_run', '--data_dir'):
+      self.assertIn(flag, result.stdout)
+    self.assertNotIn('--test_tmpdir', result.stdout)  # absltest's
+    self.assertNotIn('--checkpoint_', result.stdout)  # orbax's
 
 
 class ShorthandTest(absltest.TestCase):

@@ -202,6 +202,51 @@ SCHEMAS = {'gan': GANConfig, 'aae': GANConfig, 'ali': GANConfig,
            'vae': VAEConfig, 'em': EMConfig}
 
 
+# Every schema field by what it sets, in the order --help and --dry_run show them.
+FIELD_GROUPS = {
+    'data': ('model', 'dataset', 'batch_size', 'num_samples'),
+    'model': ('latent_dim', 'batch_norm', 'g_hidden', 'g_depth', 'd_hidden',
+              'd_depth', 'd_pieces', 'width', 'ali_networks', 'gaussian_encoder',
+              'gaussian_generator', 'architecture', 'likelihood', 'hidden',
+              'num_components', 'covariance_type', 'pca_dim'),
+    'objective': ('reg_lambda', 'anchor', 'ali_loss', 'ali_r1', 'recon_lambda',
+                  'reg_covar'),
+    'schedule': ('preset', 'steps', 'd_steps', 'g_steps', 'g_repeats',
+                 'ali_simultaneous', 'steps_per_call', 'max_iter', 'tol', 'seed',
+                 'num_seeds'),
+    'optimiser': ('g_lr', 'd_lr', 'beta1', 'beta2', 'lr_decay', 'lr_decay_stages',
+                  'g_ema', 'optimizer', 'learning_rate', 'lr_schedule'),
+    'outputs': ('eval_every', 'eval_samples', 'checkpoint_every', 'eval_examples',
+                'eval_batch', 'nll_samples', 'nll_chunk'),
+}
+
+
+def describe(fields, width: int = 80) -> str:
+  """``fields`` (a schema instance, dict or ConfigDict) as ``group: name=value …``
+  lines, grouped by FIELD_GROUPS; fields outside every group come last, under
+  ``other``."""
+  if dataclasses.is_dataclass(fields):
+    fields = dataclasses.asdict(fields)
+  fields = dict(fields.to_dict() if hasattr(fields, 'to_dict') else fields)
+  grouped = {g: [n for n in names if n in fields] for g, names in FIELD_GROUPS.items()}
+  known = {n for names in FIELD_GROUPS.values() for n in names}
+  grouped['other'] = [n for n in fields if n not in known]
+  lines = []
+  for group, names in grouped.items():
+    if not names:
+      continue
+    line = f'  {group + ":":11s}'
+    for name in names:
+      value = fields[name]
+      item = f'{name}={value if isinstance(value, str) else repr(value)}'
+      if len(line) + 1 + len(item) > width and line.strip() != group + ':':
+        lines.append(line)
+        line = ' ' * 13
+      line += ' ' + item
+    lines.append(line)
+  return '\n'.join(lines)
+
+
 def from_dict(fields: Mapping[str, Any]):
   """The schema instance for a recipe's fields (a dict or ConfigDict).
 
@@ -321,6 +366,18 @@ def validate_vae(config: VAEConfig) -> None:
     raise ConfigError(f'optimizer must be one of {tuple(build.OPTIMIZERS)}, '
                       f'got {config.optimizer!r}')
   _builds(build.vae_model, config)
+
+
+def validate(config) -> None:
+  """The schema's own validation (:func:`validate_gan`, :func:`validate_vae`,
+  ``em_fit.validate_em``), by ``config.model``."""
+  if config.model == 'em':
+    from vi_gen.training import em_fit  # pylint: disable=g-import-not-at-top
+    em_fit.validate_em(config)
+  elif config.model == 'vae':
+    validate_vae(config)
+  else:
+    validate_gan(config)
 
 
 def check_writable(workdir: str) -> None:

@@ -1,15 +1,21 @@
 """Pictures a researcher looks at: 2D samples over the true modes; image grids."""
 
+from typing import Optional
+
 import matplotlib
+import numpy as np
 
 matplotlib.use('Agg')  # Files only; no display needed on servers and CI.
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-import numpy as np
 
 
-def plot_samples_2d(path: str, samples: np.ndarray, means: np.ndarray,
-                    sigma: float, title: str) -> None:
-  """Scatters ``samples`` with each mode's 3σ high-quality disc, and saves a PNG."""
+def plot_samples_2d(path: Optional[str], samples: np.ndarray, means: np.ndarray,
+                    sigma: float, title: str) -> np.ndarray:
+  """Scatters ``samples`` with each mode's 3σ high-quality disc.
+
+  Saves the PNG to ``path`` unless it is None; returns the picture as uint8
+  ``[H, W, 3]`` (for TensorBoard).
+  """
   means = np.asarray(means)
   span = np.abs(means).max() + 0.5
   fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
@@ -23,8 +29,12 @@ def plot_samples_2d(path: str, samples: np.ndarray, means: np.ndarray,
   ax.set_title(title, fontsize=9)  # the scores fit on one line
   ax.legend(loc='upper right', fontsize=7)
   fig.tight_layout()
-  fig.savefig(path)
+  if path is not None:
+    fig.savefig(path)
+  fig.canvas.draw()
+  picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
   plt.close(fig)
+  return picture
 
 
 def image_grid(images: np.ndarray, columns: int = 8) -> np.ndarray:
@@ -73,5 +83,9 @@ def plot_mixture_2d(path: str, data: np.ndarray, weights: np.ndarray,
   ax.set(aspect='equal', title=title)
   ax.legend(loc='upper right', fontsize=7)
   fig.tight_layout()
-  fig.savefig(path)
+  if path is not None:
+    fig.savefig(path)
+  fig.canvas.draw()
+  picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
   plt.close(fig)
+  return picture

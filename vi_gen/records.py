@@ -19,9 +19,22 @@ def last_record(path: str) -> Optional[dict]:
   return records[-1] if records else None
 
 
+def rounded(value):
+  """``value`` with every float to 7 significant digits, float32's precision:
+  a score computed in float32 reads 1.96, not 1.9600000381469727."""
+  if isinstance(value, float):
+    return float(f'{value:.7g}')
+  if isinstance(value, dict):
+    return {k: rounded(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [rounded(v) for v in value]
+  return value
+
+
 def append(path: str, record: dict) -> None:
+  """Appends ``record`` as one line, its floats :func:`rounded`."""
   with open(path, 'a') as f:
-    f.write(json.dumps(record) + '\n')
+    f.write(json.dumps(rounded(record)) + '\n')
 
 
 def truncate_metrics(path: str, last_step: int) -> None:

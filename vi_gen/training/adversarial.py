@@ -88,8 +88,8 @@ class Toy2DTask:
 
   def evaluate(self, state: State, step: int, workdir: Optional[str],
                writer) -> dict:
-    """Scores samples; writes the picture to ``workdir`` unless it is None."""
-    del writer
+    """Scores samples; writes the picture to ``workdir`` and ``writer`` unless
+    ``workdir`` is None."""
     samples = evaluation.generate(state, self.eval_z)
     scores = mode_metrics(samples, self.mixture.means, self.mixture.sigma)
     scores = {'modes': int(scores.modes), 'hq': float(scores.hq),
@@ -102,12 +102,13 @@ class Toy2DTask:
       scores.update(encoder)
     if workdir is None:
       return scores
-    plotting.plot_samples_2d(
+    picture = plotting.plot_samples_2d(
         os.path.join(workdir, f'samples_{step:07d}.png'), samples,
         self.mixture.means, self.mixture.sigma,
         f'{self.config.dataset}, λ={self.config.reg_lambda:g}, stage {step}: '
         f'{scores["modes"]}/{self.mixture.num_modes} modes, '
         f'{scores["hq"]:.1f}% HQ, KL {scores["reverse_kl"]:.2f}')
+    writer.image('eval/samples', picture[None], step)
     return scores
 
   def describe(self, record: dict) -> str:
@@ -210,7 +211,7 @@ class ImageTask:
     if workdir is not None:
       plotting.save_image_grid(os.path.join(workdir, f'samples_{step:07d}.png'),
                                grid)
-    writer.image('samples', grid[None], step)
+    writer.image('eval/samples', grid[None], step)
     scores = {}
     if self.scores_encoder:
       scores, recon = evaluation.encoder_scores(state, self.test_x, self.prior_key)
@@ -218,7 +219,7 @@ class ImageTask:
       if workdir is not None:
         plotting.save_image_grid(
             os.path.join(workdir, f'reconstructions_{step:07d}.png'), pairs)
-      writer.image('reconstructions', pairs[None], step)
+      writer.image('eval/reconstructions', pairs[None], step)
       if self.has_metrics:
         labels = self.classifier.channel_outputs(recon)[0]
         scores['recon_accuracy'] = 100.0 * float(np.mean(

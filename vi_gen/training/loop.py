@@ -18,6 +18,7 @@ the rest the same way for the GAN, the AAE, ALI and the VAE:
   and summaries.
 """
 
+import dataclasses
 import time
 from typing import Callable, Optional, Protocol
 
@@ -27,8 +28,9 @@ import jax
 
 from vi_gen import checkpoint
 from vi_gen import parallel
+from vi_gen import progress as progress_lib
 from vi_gen import records
-from vi_gen.training.config import ConfigError, check_writable
+from vi_gen.training.config import ConfigError, check_writable, describe
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -63,7 +65,29 @@ class NullWriter:
   def scalar(self, *args, **kwargs):
     pass
 
-  image = flush = close = scalar
+  image = text = hparams = flush = close = scalar
+
+
+def write_scalars(writer, record: dict, scores) -> None:
+  """Writes ``record``'s numbers at its step, grouped for TensorBoard:
+  ``eval/`` for the names in ``scores``, ``time/`` for rates and seconds,
+  ``train/`` for the training metrics."""
+  for name, value in record.items():
+    if name == 'step' or isinstance(value, bool) or not isinstance(
+        value, (int, float)):
+      continue
+    group = ('eval' if name in scores else
+             'time' if name.endswith(('_per_sec', '_seconds')) else 'train')
+    writer.scalar(f'{group}/{name}', value, record['step'])
+  writer.flush()
+
+
+def write_config(writer, config) -> None:
+  """The configuration as TensorBoard text (grouped as --dry_run shows it) and
+  hparams (to compare runs)."""
+  fields = dataclasses.asdict(config)
+  writer.text('config', '```\n' + describe(fields) + '\n```', 0)
+  writer.hparams(fields)
 
 
 def prepare(config, workdir: str, mesh, batch_sizes: dict[str, int]) -> None:
@@ -127,14 +151,25 @@ def run(config, workdir: str, state, make_task: Callable[[], Task], *,
   task = make_task()
   task.start(state)
   writer = tensorboard.SummaryWriter(workdir) if lead else NullWriter()
+  if restored_step is None:
+    write_config(writer, config)
   last = None
   # Training metrics are averaged on the host since the last evaluation; after a
   # resume mid-interval that average covers only the steps run since the resume.
   sums, count, interval_start = {}, 0, time.perf_counter()
+  # Between boundaries, training runs in chunks of a hundredth of an
+  # evaluation interval, so that the progress line can come about every
+  # EVERY_SECS. Chunks end at multiples of their size: a resumed run cuts them
+  # where an uninterrupted one does.
+  progress = progress_lib.Progress(task.unit, config.steps, f'{task.unit}s',
+                                   start=step)
+  chunk = progress_lib.chunk(config.eval_every,
+                             getattr(config, 'steps_per_call', 1))
   try:
     with jax.set_mesh(mesh):
       while step < config.steps:
-        state, result = task.advance(state, _next_boundary(step, config) - step)
+        num = min(_next_boundary(step, config), (step // chunk + 1) * chunk) - step
+        state, result = task.advance(state, num)
         if result['bad_step'] != 0:
           raise NonFiniteLossError(
               f'non-finite loss at {task.unit} {result["bad_step"]}; stopped. The '
@@ -144,8 +179,11 @@ def run(config, workdir: str, state, make_task: Callable[[], Task], *,
         for k, v in result['metrics'].items():
           sums[k] = sums.get(k, 0.0) + float(v) * done
         count += done
+        evaluates = step % config.eval_every == 0 or step == config.steps
+        if not evaluates:
+          progress(step)
 
-        if step % config.eval_every == 0 or step == config.steps:
+        if evaluates:
           elapsed = time.perf_counter() - interval_start
           eval_start = time.perf_counter()
           scores = task.evaluate(state, step, workdir if lead else None, writer)
@@ -157,14 +195,9 @@ def run(config, workdir: str, state, make_task: Callable[[], Task], *,
                     'eval_seconds': time.perf_counter() - eval_start}
           if lead:
             records.append(metrics_path, record)
-          for k, v in record.items():
-            if k != 'step' and isinstance(v, (int, float)):
-              writer.scalar(k, v, step)
-          writer.flush()
-          logging.info('%s %d/%d  %s  (%.2f %ss/s)', task.unit, step,
-                       config.steps, task.describe(record), count / elapsed,
-                       task.unit)
-          last = record
+          write_scalars(writer, record, scores)
+          progress(step, force=True, suffix=f'  {task.describe(record)}')
+          last = records.rounded(record)  # as metrics.jsonl holds it
           sums, count, interval_start = {}, 0, time.perf_counter()
         if step % config.checkpoint_every == 0 or step == config.steps:
           ckpt.save(step, state)

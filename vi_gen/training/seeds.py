@@ -332,10 +332,7 @@ class BundleTask:
       record = {'step': step, **scores, **train}
       if seed_dir is not None:
         records.append(os.path.join(seed_dir, 'metrics.jsonl'), record)
-        for name, v in record.items():
-          if name != 'step' and isinstance(v, (int, float)):
-            self.writers[k].scalar(name, v, step)
-        self.writers[k].flush()
+        loop.write_scalars(self.writers[k], record, scores)
       per_seed.append(scores)
     self.seed_stages[:] = 0
     self.seed_sums = {}

@@ -28,6 +28,7 @@ import numpy as np
 
 from vi_gen import parallel
 from vi_gen import plotting
+from vi_gen import progress
 from vi_gen import xla
 from vi_gen.data import images as image_data
 from vi_gen.losses import vae as vae_losses
@@ -58,14 +59,19 @@ def _reconstruct_and_sample(state: vae_step.VAEState, images: jax.Array,
   return mean_image(mean), mean_image(z)
 
 
-def _batched(fn, state, test: np.ndarray, batch: int, key: jax.Array, mesh):
+def _batched(fn, state, test: np.ndarray, batch: int, key: jax.Array, mesh,
+             what: Optional[str] = None):
   """``fn(state, batch, key_i)`` over ``test`` in batches; per-example results.
 
   Every process holds all of ``test``; each feeds its slice of every batch
   (:func:`vi_gen.parallel.local_batch_slice`) and receives the whole result.
+  With ``what``, a progress line names it every ~10 s.
   """
   out, local = [], parallel.local_batch_slice(batch)
+  report = what and progress.Progress(what, len(test), 'examples')
   for i in range(0, len(test), batch):
+    if report:
+      report(i)
     part = test[i:i + batch]
     if len(part) < batch:  # the last batch padded; padded results dropped
       part = np.concatenate([part, np.zeros((batch - len(part), *part.shape[1:]),
@@ -127,15 +133,16 @@ class VAETask:
       nll = _batched(
           lambda s, x, k: vae_step.importance_weighted_nll(
               s, x, k, num_samples=c.nll_samples, chunk=c.nll_chunk),
-          state, self.test, c.eval_batch, self.eval_key, self.mesh)
+          state, self.test, c.eval_batch, self.eval_key, self.mesh,
+          what=f'test NLL (k = {c.nll_samples})')
       scores.update(nll=float(np.mean(nll)), nll_samples=c.nll_samples)
     # Every process runs the computation (the state spans all of them).
     recon, samples = jax.device_get(_reconstruct_and_sample(
         state, *parallel.replicate((self.test[:8], self.grid_z), self.mesh)))
     pairs = plotting.image_grid(np.concatenate([self.test[:8], recon]) * 2 - 1)
     grid = plotting.image_grid(samples * 2 - 1)
-    writer.image('reconstructions', pairs[None], step)
-    writer.image('samples', grid[None], step)
+    writer.image('eval/reconstructions', pairs[None], step)
+    writer.image('eval/samples', grid[None], step)
     if workdir is not None:
       plotting.save_image_grid(
           os.path.join(workdir, f'reconstructions_{step:07d}.png'), pairs)

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from typing import Optional
 
-import tensorflow_datasets as tfds
+from tensorflow_datasets import testing as tfds_testing
 
 from vi_gen import records
 
@@ -29,8 +29,8 @@ def skip_without_mnist_files(test) -> None:
 
 def mock_tfds(num_examples: int = 48):
   """TFDS mock data (random examples of each dataset's real shapes), a context."""
-  return tfds.testing.mock_data(num_examples=num_examples,
-                                policy=tfds.testing.MockPolicy.USE_CODE)
+  return tfds_testing.mock_data(num_examples=num_examples,
+                                policy=tfds_testing.MockPolicy.USE_CODE)
 
 
 def run_python(*args: str, env: Optional[dict] = None,

@@ -9,6 +9,7 @@ import math
 import os
 
 from absl.testing import absltest
+import pytest
 
 from tests import shared_data
 
@@ -22,6 +23,7 @@ def _write_run(root, seed, evaluations):
       f.write(json.dumps({'step': step, 'hq': hq}) + '\n')
 
 
+@pytest.mark.integration
 class CompareRunsTest(absltest.TestCase):
 
   def test_matches_finished_seeds_and_prints_the_gap(self):

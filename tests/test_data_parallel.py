@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from vi_gen import parallel
 from vi_gen.models import vae as vae_models
@@ -34,6 +35,7 @@ FAKE_DEVICES_FLAG = f'--xla_force_host_platform_device_count={DEVICES}'
 
 
 @absltest.skipIf(jax.device_count() >= DEVICES, 'the cases run in this process')
+@pytest.mark.integration
 class EightFakeDevicesTest(absltest.TestCase):
 
   def test_cases_pass_on_eight_fake_cpu_devices(self):

@@ -4,6 +4,7 @@ import json
 import os
 
 from absl.testing import absltest
+import pytest
 
 from tests import shared_data
 
@@ -11,6 +12,7 @@ def _run(*flags):
   return shared_data.run_python('-m', 'experiments.em', *flags)
 
 
+@pytest.mark.integration
 class EMExperimentTest(absltest.TestCase):
 
   def test_2d_fit_writes_history_summary_and_picture(self):

@@ -8,6 +8,7 @@ import shutil
 from absl.testing import absltest
 from absl.testing import parameterized
 import numpy as np
+import pytest
 
 from tests import shared_data
 from vi_gen.training import adversarial
@@ -139,6 +140,7 @@ class EncoderExperimentTest(parameterized.TestCase):
         adversarial.train_and_evaluate(config, self.create_tempdir().full_path)
 
 
+@pytest.mark.integration
 class CommandLineTest(parameterized.TestCase):
 
   def _run(self, module, *args):

@@ -10,6 +10,7 @@ import chex
 import flax
 import jax
 import numpy as np
+import pytest
 
 from tests import shared_data
 from vi_gen import checkpoint
@@ -174,6 +175,7 @@ def _run_cli(*flags, env=None):
   return shared_data.run_python('-m', 'experiments.gan', *flags, env=env)
 
 
+@pytest.mark.integration
 class CommandLineTest(parameterized.TestCase):
 
   def test_runs_and_reports(self):

@@ -11,6 +11,7 @@ import os
 from absl.testing import absltest
 import matplotlib
 import numpy as np
+import pytest
 
 from tests import shared_data
 
@@ -28,6 +29,7 @@ def code_cells(path: str) -> list[tuple[list[str], str]]:
           for cell in notebook['cells'] if cell['cell_type'] == 'code']
 
 
+@pytest.mark.integration
 class ColabTPUNotebookTest(absltest.TestCase):
 
   def test_every_cell_runs_and_compares_the_arms(self):

@@ -6,6 +6,7 @@ import os
 
 from absl.testing import absltest
 from absl.testing import parameterized
+import pytest
 
 import configs
 from experiments import launch
@@ -68,6 +69,7 @@ class FieldGroupsTest(absltest.TestCase):
     self.assertTrue(all(len(line) <= 80 for line in text.splitlines()))
 
 
+@pytest.mark.integration
 class CommandLineTest(absltest.TestCase):
   """What --help and --dry_run show, as a user runs them."""
 

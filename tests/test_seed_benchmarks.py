@@ -9,10 +9,12 @@ import os
 
 from absl.testing import absltest
 import numpy as np
+import pytest
 
 from tests import shared_data
 
 
+@pytest.mark.integration
 class CollapseTest(absltest.TestCase):
 
   def _run(self, out_dir, *flags):
@@ -75,6 +77,7 @@ class CollapseTest(absltest.TestCase):
     self.assertIn('vs_control', rows[1])
 
 
+@pytest.mark.integration
 class SeedsSpeedTest(absltest.TestCase):
 
   def test_every_stage_and_n_is_measured(self):

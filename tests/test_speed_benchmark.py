@@ -8,10 +8,12 @@ import json
 import os
 
 from absl.testing import absltest
+import pytest
 
 from tests import shared_data
 
 
+@pytest.mark.integration
 class Toy2DSectionTest(absltest.TestCase):
 
   def test_rates_flops_and_ceiling(self):
@@ -47,6 +49,7 @@ class Toy2DSectionTest(absltest.TestCase):
                   f'{default["ceiling_speedup"]:.1f}× |', text)
 
 
+@pytest.mark.integration
 class Exp1SectionTest(absltest.TestCase):
 
   def test_exp1_stage_takes_no_anchor_pass(self):

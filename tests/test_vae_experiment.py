@@ -7,6 +7,7 @@ import os
 from absl.testing import absltest
 from absl.testing import parameterized
 import numpy as np
+import pytest
 
 from tests import shared_data
 from vi_gen.training import build
@@ -122,6 +123,7 @@ class LearningRateScheduleTest(absltest.TestCase):
                                   self.create_tempdir().full_path)
 
 
+@pytest.mark.integration
 class CommandLineTest(absltest.TestCase):
 
   def _run(self, module, *args):

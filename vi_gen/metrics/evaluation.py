@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vi_gen import parallel
+from vi_gen import progress
 from vi_gen import xla
 from vi_gen.data import images as image_data
 from vi_gen.metrics import image_metrics
@@ -47,7 +48,9 @@ def _in_chunks(fn, state, inputs: jax.Array, chunk: int):
   any power-of-two device count up to 512).
   """
   out = []
+  report = progress.Progress('evaluation: generating', len(inputs), 'samples')
   for i in range(0, len(inputs), chunk):
+    report(i)  # a line only if this takes longer than progress.EVERY_SECS
     part = inputs[i:i + chunk]
     pad = chunk - len(part) if len(inputs) > chunk else 0
     if pad:

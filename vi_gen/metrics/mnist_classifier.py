@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from vi_gen import progress
 from vi_gen import xla
 
 PyTree = Any
@@ -113,7 +114,9 @@ def _batched(params: PyTree, x: np.ndarray,
   """``(logits, features)`` in fixed-size chunks (the last one padded), so that
   one compiled shape serves every call and memory stays bounded."""
   logits, features = [], []
+  report = progress.Progress('evaluation: classifying', len(x), 'images')
   for i in range(0, len(x), chunk):
+    report(i)  # a line only if this takes longer than progress.EVERY_SECS
     part = x[i:i + chunk]
     pad = chunk - len(part)
     if pad:

@@ -18,5 +18,10 @@ class _DropLibraryInfo(std_logging.Filter):
 
 
 def install() -> None:
-  """Filters libraries' INFO records out of absl's handler; warnings still show."""
+  """Filters libraries' INFO records out; warnings still show.
+
+  On absl's handler (the command line) and on the ``absl`` logger itself, whose
+  records reach other handlers in a notebook kernel.
+  """
   logging.get_absl_handler().addFilter(_DropLibraryInfo())
+  std_logging.getLogger('absl').addFilter(_DropLibraryInfo())

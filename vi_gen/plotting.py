@@ -2,11 +2,21 @@
 
 from typing import Optional
 
-import matplotlib
+from matplotlib import image as mpl_image
+from matplotlib import patches
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 import numpy as np
 
-matplotlib.use('Agg')  # Files only; no display needed on servers and CI.
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+# Figures are drawn on their own Agg canvas, without pyplot: no display is
+# needed (servers, CI), and the backend of whoever imports this (a notebook's
+# inline one) is left alone.
+
+
+def _figure() -> tuple[Figure, object]:
+  fig = Figure(figsize=(5, 5), dpi=100)
+  FigureCanvasAgg(fig)
+  return fig, fig.add_subplot()
 
 
 def plot_samples_2d(path: Optional[str], samples: np.ndarray, means: np.ndarray,
@@ -18,11 +28,11 @@ def plot_samples_2d(path: Optional[str], samples: np.ndarray, means: np.ndarray,
   """
   means = np.asarray(means)
   span = np.abs(means).max() + 0.5
-  fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+  fig, ax = _figure()
   ax.scatter(samples[:, 0], samples[:, 1], s=2, c='black', alpha=0.3,
              label='generated', rasterized=True)
   for i, mean in enumerate(means):
-    ax.add_patch(plt.Circle(mean, 3 * sigma, color='tab:red', fill=False, lw=0.8,
+    ax.add_patch(patches.Circle(mean, 3 * sigma, color='tab:red', fill=False, lw=0.8,
                             label='3σ of a mode' if i == 0 else None))
   ax.scatter(means[:, 0], means[:, 1], marker='+', c='tab:red', s=30)
   ax.set(xlim=(-span, span), ylim=(-span, span), aspect='equal')
@@ -33,7 +43,6 @@ def plot_samples_2d(path: Optional[str], samples: np.ndarray, means: np.ndarray,
     fig.savefig(path)
   fig.canvas.draw()
   picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-  plt.close(fig)
   return picture
 
 
@@ -53,9 +62,9 @@ def image_grid(images: np.ndarray, columns: int = 8) -> np.ndarray:
 def save_image_grid(path: str, grid: np.ndarray) -> None:
   """Saves a uint8 grid from :func:`image_grid` as a PNG (grey if one channel)."""
   if grid.shape[-1] == 1:
-    plt.imsave(path, grid[..., 0], cmap='gray', vmin=0, vmax=255)
+    mpl_image.imsave(path, grid[..., 0], cmap='gray', vmin=0, vmax=255)
   else:
-    plt.imsave(path, grid)
+    mpl_image.imsave(path, grid)
 
 
 def plot_mixture_2d(path: str, data: np.ndarray, weights: np.ndarray,
@@ -67,7 +76,7 @@ def plot_mixture_2d(path: str, data: np.ndarray, weights: np.ndarray,
   covariances = np.asarray(covariances)
   if covariances.ndim == 2:
     covariances = np.stack([np.diag(c) for c in covariances])
-  fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+  fig, ax = _figure()
   ax.scatter(data[:, 0], data[:, 1], s=2, c='black', alpha=0.2, rasterized=True)
   angles = np.linspace(0, 2 * np.pi, 100)
   circle = np.stack([np.cos(angles), np.sin(angles)])
@@ -83,9 +92,4 @@ def plot_mixture_2d(path: str, data: np.ndarray, weights: np.ndarray,
   ax.set(aspect='equal', title=title)
   ax.legend(loc='upper right', fontsize=7)
   fig.tight_layout()
-  if path is not None:
-    fig.savefig(path)
-  fig.canvas.draw()
-  picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-  plt.close(fig)
-  return picture
+  fig.savefig(path)

@@ -241,7 +241,7 @@ def _train(configs_, bundle, record_path, recorded, label) -> None:
     runs, wall = run_bundle(todo)
     done = [(c, s, wall) for c, s in zip(todo, runs)]
   else:
-    done = (((c, *run_one(c)) for c in todo))
+    done = ((c, *run_one(c)) for c in todo)  # each trained as it is recorded
   for config, scores, wall in done:
     scores['seconds'] = wall
     scores['xla_flags'] = os.environ.get('XLA_FLAGS', '')

@@ -85,9 +85,8 @@ def write_scalars(writer, record: dict, scores) -> None:
 def write_config(writer, config) -> None:
   """The configuration as TensorBoard text (grouped as --dry_run shows it) and
   hparams (to compare runs)."""
-  fields = dataclasses.asdict(config)
-  writer.text('config', '```\n' + describe(fields) + '\n```', 0)
-  writer.hparams(fields)
+  writer.text('config', '```\n' + describe(config) + '\n```', 0)
+  writer.hparams(dataclasses.asdict(config))
 
 
 def prepare(config, workdir: str, mesh, batch_sizes: dict[str, int]) -> None:
@@ -179,11 +178,9 @@ def run(config, workdir: str, state, make_task: Callable[[], Task], *,
         for k, v in result['metrics'].items():
           sums[k] = sums.get(k, 0.0) + float(v) * done
         count += done
-        evaluates = step % config.eval_every == 0 or step == config.steps
-        if not evaluates:
-          progress(step)
-
-        if evaluates:
+        if step % config.eval_every and step != config.steps:
+          progress(step)  # between evaluations; an evaluation logs its own
+        else:
           elapsed = time.perf_counter() - interval_start
           eval_start = time.perf_counter()
           scores = task.evaluate(state, step, workdir if lead else None, writer)

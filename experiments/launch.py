@@ -10,11 +10,15 @@ means the same for every field of a schema in
 ``--workdir``, the TFDS ``--data_dir``/``--manual_dir``, and (in
 :mod:`experiments.distributed`) ``--distributed``.
 
-A configuration that cannot run is one line on stderr and exit status 2; a
-non-finite loss is one line and status 1.
+A configuration that cannot run (or a workdir another run holds) is one line
+on stderr and exit status 2; a non-finite loss or a failed write (a full
+disk) is one line and status 1.
+SIGTERM or Ctrl-C saves a checkpoint within a chunk of training and ends with
+one line and the signal's status (143 or 130); re-running resumes.
 """
 
 import dataclasses
+import os
 import sys
 from typing import Callable, Optional
 
@@ -27,6 +31,7 @@ from ml_collections import config_flags
 import configs
 from experiments import distributed
 from experiments import quiet_logs
+from vi_gen import checkpoint
 from vi_gen.data import images
 from vi_gen.training import config as schema
 from vi_gen.training import loop
@@ -39,6 +44,9 @@ DATA_DIR = flags.DEFINE_string('data_dir', None,
 DRY_RUN = flags.DEFINE_boolean(
     'dry_run', False, 'Check the resolved configuration, print it and the '
     'workdir, then exit without training.')
+ADOPT = flags.DEFINE_boolean(
+    'adopt', False, 'Resume checkpoints whose config.json is missing, under '
+    'this configuration (which is then recorded).')
 MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', None,
     f'TFDS manual_dir with the original files, for offline MNIST (default: '
@@ -108,8 +116,8 @@ def main(program: str, default_recipe: str,
       lock_config=True, sys_argv=argv)
   # --help lists the flags every entry point shares, as its own, after the
   # default recipe's fields.
-  for name in ('config', 'workdir', 'dry_run', 'data_dir', 'manual_dir',
-               'distributed'):
+  for name in ('config', 'workdir', 'dry_run', 'adopt', 'data_dir',
+               'manual_dir', 'distributed'):
     flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
   main_module = sys.modules['__main__']
   main_module.__doc__ = (main_module.__doc__ or '') + recipe_help(default_recipe)
@@ -134,18 +142,37 @@ def main(program: str, default_recipe: str,
         return
       logging.info('config:\n%s', described)
       logging.info('workdir: %s', workdir)
+      if ADOPT.value:
+        adopt(config, workdir)
       final = train(config, workdir, data_dir=DATA_DIR.value,
                     manual_dir=MANUAL_DIR.value)
     except schema.ConfigError as e:
       print(f'{program}: error: {e}', file=sys.stderr)
       sys.exit(2)
-    except loop.NonFiniteLossError as e:
+    except (loop.NonFiniteLossError, loop.OutputError) as e:
       print(f'{program}: error: {e}', file=sys.stderr)
       sys.exit(1)
+    except loop.Interrupted as e:
+      print(f'{program}: {e}', file=sys.stderr)
+      sys.exit(e.exit_status)
     if final is not None:
       print(f'{final_line(final)}; outputs in {workdir}')
 
   app.run(run, argv=argv)
+
+
+def adopt(config, workdir: str) -> None:
+  """Records ``config`` as the maker of ``workdir``'s checkpoints if their
+  config.json is missing (``--adopt``), so that the run resumes them."""
+  schema.validate(config)
+  if (os.path.exists(checkpoint.config_path(workdir))
+      or not checkpoint.checkpoint_steps(workdir)):
+    logging.info('--adopt: %s has its config.json or no checkpoints; nothing '
+                 'to adopt', workdir)
+    return
+  checkpoint.write_config(config, workdir)
+  logging.warning('--adopt: the checkpoints in %s are resumed as made by this '
+                  'configuration', workdir)
 
 
 def final_scores(record: dict, keys: tuple[str, ...], percent: tuple[str, ...],

@@ -37,12 +37,48 @@ def append(path: str, record: dict) -> None:
     f.write(json.dumps(rounded(record)) + '\n')
 
 
-def truncate_metrics(path: str, last_step: int) -> None:
-  """Drops records written after ``last_step`` (by a run that did not checkpoint)."""
+class DamagedRecordsError(ValueError):
+  """A line of ``metrics.jsonl`` before its last is not a record."""
+
+
+def _step(line: str) -> Optional[int]:
+  """The record's step, or None if ``line`` is not a whole record."""
+  try:
+    record = json.loads(line)
+  except ValueError:
+    return None
+  step = record.get('step') if isinstance(record, dict) else None
+  return step if isinstance(step, int) else None
+
+
+def truncate_metrics(path: str, last_step: int) -> Optional[str]:
+  """Drops records written after ``last_step`` (by a run that did not
+  checkpoint), and a partial last line (a crash or a full disk mid-append).
+
+  Returns:
+    The partial line dropped, or None.
+
+  Raises:
+    DamagedRecordsError: if a line before the last is not a record.
+  """
   if not os.path.exists(path):
-    return
+    return None
   with open(path) as f:
-    records = [line for line in f if line.strip()]
-  kept = [line for line in records if json.loads(line)['step'] <= last_step]
-  with open(path, 'w') as f:
-    f.writelines(kept)
+    lines = [line if line.endswith('\n') else line + '\n'
+             for line in f if line.strip()]
+  steps = [_step(line) for line in lines]
+  partial = None
+  if steps and steps[-1] is None:
+    partial = lines.pop().strip()
+    steps.pop()
+  if None in steps:
+    number = steps.index(None) + 1
+    raise DamagedRecordsError(
+        f'line {number} of {path} is not a record ({lines[number - 1].strip()[:60]!r}); '
+        f'delete that line to resume')
+  kept = [line for line, step in zip(lines, steps) if step <= last_step]
+  if kept != lines or partial is not None:
+    with open(f'{path}.partial', 'w') as f:  # replaced whole, never half-written
+      f.writelines(kept)
+    os.replace(f'{path}.partial', path)
+  return partial

@@ -14,6 +14,7 @@ its configuration in ``config.json`` and a resumed run must match it
 """
 
 import dataclasses
+import math
 import os
 from typing import Any, Mapping
 
@@ -267,6 +268,26 @@ def from_dict(fields: Mapping[str, Any]):
   return schema(**fields)
 
 
+INT32_MAX = 2**31 - 1
+
+
+def _representable(config) -> None:
+  """Every float finite and every integer within int32, which the device's
+  step counters and seeds are."""
+  for field in dataclasses.fields(config):
+    value = getattr(config, field.name)
+    if isinstance(value, bool):
+      continue
+    if isinstance(value, float) and not math.isfinite(value):
+      raise ConfigError(f'{field.name} must be a finite number, got {value}')
+    if isinstance(value, int) and not -INT32_MAX - 1 <= value <= INT32_MAX:
+      raise ConfigError(f'{field.name}={value} is out of range: JAX counts '
+                        f'steps and seeds in int32 (at most {INT32_MAX})')
+  last_seed = config.seed + getattr(config, 'num_seeds', 1) - 1
+  if last_seed > INT32_MAX:
+    raise ConfigError(f'the last seed, {last_seed}, is above {INT32_MAX}')
+
+
 def _positive(config, names) -> None:
   for name in names:
     if getattr(config, name) < 1:
@@ -281,6 +302,7 @@ def _choice(config, name, choices) -> None:
 
 def validate_gan(config: GANConfig) -> None:
   """Raises :class:`ConfigError` with a one-line reason if ``config`` cannot run."""
+  _representable(config)
   _choice(config, 'model', MODELS)
   _choice(config, 'dataset', sorted([*toy2d.DATASETS, *image_data.DATASETS]))
   _choice(config, 'preset', ['custom', *PRESETS])
@@ -346,6 +368,7 @@ def _builds(build_fn, config) -> None:
 def validate_vae(config: VAEConfig) -> None:
   """Raises :class:`ConfigError` with a one-line reason if ``config`` cannot run."""
   from vi_gen.training import build  # pylint: disable=g-import-not-at-top
+  _representable(config)
   if config.dataset not in image_data.DATASETS:
     raise ConfigError(f'unknown dataset {config.dataset!r}')
   _positive(config, ('latent_dim', 'hidden', 'width', 'batch_size', 'steps',

@@ -6,19 +6,33 @@ the rest the same way for the GAN, the AAE, ALI and the VAE:
 
 * refuses, before any computation, a workdir it cannot write or whose
   ``config.json`` records another configuration (:func:`prepare`);
-* restores the latest checkpoint and drops ``metrics.jsonl`` records written
-  after it, so a resumed run ends with the records an uninterrupted one has;
+* holds the workdir's lock while it runs: a second run on the same workdir
+  is refused with one line naming the process that holds it;
+* restores the newest checkpoint that restores (a damaged newer one is moved
+  to ``damaged_checkpoints/`` with a warning) and drops ``metrics.jsonl``
+  records written after it, and a partial last line, so a resumed run ends
+  with the records an uninterrupted one has;
 * trains to each evaluation or checkpoint boundary, stops on a non-finite
   loss naming the step (the last good checkpoint stays intact), averages the
   training metrics since the previous evaluation, and appends one record per
   evaluation to ``metrics.jsonl`` and TensorBoard, with the rate and the
   evaluation's seconds;
+* never saves a state with a NaN or an infinity: it stops naming the step
+  and the parameter instead;
+* on SIGTERM or Ctrl-C, saves a checkpoint at the end of the chunk it is
+  training (a hundredth of an evaluation interval) and stops with
+  :class:`Interrupted`;
 * with several processes, every process trains and checkpoints (Orbax
   coordinates them) and process 0 alone writes the config, records, pictures
   and summaries.
 """
 
+import contextlib
 import dataclasses
+import errno
+import os
+import signal
+import threading
 import time
 from typing import Callable, Optional, Protocol
 
@@ -27,6 +41,7 @@ from flax.metrics import tensorboard
 import jax
 
 from vi_gen import checkpoint
+from vi_gen import filelock
 from vi_gen import parallel
 from vi_gen import progress as progress_lib
 from vi_gen import records
@@ -116,6 +131,85 @@ def _next_boundary(step: int, config) -> int:
              next_multiple(config.checkpoint_every), config.steps)
 
 
+class Interrupted(KeyboardInterrupt):
+  """SIGTERM or SIGINT stopped the run, after a checkpoint was saved.
+
+  ``exit_status`` is the shell's for that signal (128 + its number).
+  """
+
+  def __init__(self, message: str, signal_name: str):
+    super().__init__(message)
+    self.exit_status = 128 + signal.Signals[signal_name].value
+
+
+class OutputError(RuntimeError):
+  """A write to the workdir failed (a full disk, a lost mount); what was
+  saved before it is intact."""
+
+
+class WorkdirBusyError(ConfigError):
+  """Another live process is running in the workdir."""
+
+
+LOCK_FILE = '.lock'
+
+# The errors of a write that the workdir cannot take: no space, no quota,
+# a file too large, a read-only file system.
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
+@contextlib.contextmanager
+def _stop_requests(unit: str):
+  """Yields a list to which SIGTERM or SIGINT (Ctrl-C) add their name.
+
+  The loop saves and stops at its next chunk boundary when the list is not
+  empty. The first signal restores the previous handlers, so a second one
+  acts at once (SIGINT: KeyboardInterrupt; SIGTERM: exit) without saving.
+  Outside the main thread, where Python takes no handlers, it yields a list
+  that stays empty.
+  """
+  requests = []
+  if threading.current_thread() is not threading.main_thread():
+    yield requests
+    return
+  previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+  def request(signum, frame):
+    del frame
+    requests.append(signal.Signals(signum).name)
+    for s, handler in previous.items():
+      signal.signal(s, handler)
+    logging.warning('%s: saving a checkpoint at the next %s boundary, then '
+                    'stopping; send it again to stop at once without saving.',
+                    requests[-1], unit)
+
+  for s in previous:
+    signal.signal(s, request)
+  try:
+    yield requests
+  finally:
+    for s, handler in previous.items():
+      signal.signal(s, handler)
+
+
+def _workdir_lock(workdir: str, lead: bool):
+  """The workdir's one-writer lock (process 0's; see :mod:`vi_gen.filelock`)."""
+  if not lead:
+    return contextlib.nullcontext()
+  path = os.path.join(workdir, LOCK_FILE)
+
+  @contextlib.contextmanager
+  def held():
+    try:
+      with filelock.exclusive(path):
+        yield
+    except filelock.BusyError as e:
+      raise WorkdirBusyError(
+          f'workdir {workdir} is in use by {e}; wait for it to end, stop it, or '
+          f'use another --workdir') from None
+  return held()
+
+
 def run(config, workdir: str, state, make_task: Callable[[], Task], *,
         mesh) -> Optional[dict]:
   """Trains (or resumes) the run in ``workdir``; returns its last record.
@@ -126,26 +220,67 @@ def run(config, workdir: str, state, make_task: Callable[[], Task], *,
   training left to do.
 
   Raises:
-    NonFiniteLossError: if a loss becomes NaN or infinite.
+    WorkdirBusyError: if another process is running in ``workdir``.
+    ConfigError: if ``workdir``'s checkpoints or records are damaged beyond
+      what a resume can repair.
+    NonFiniteLossError: if a loss, or the state about to be saved, is NaN or
+      infinite; nothing non-finite is saved.
+    Interrupted: after SIGTERM or SIGINT, once a checkpoint is saved.
   """
   lead = jax.process_index() == 0
+  with _workdir_lock(workdir, lead):
+    return _run(config, workdir, state, make_task, mesh=mesh, lead=lead)
+
+
+def _run(config, workdir, state, make_task, *, mesh, lead):
   if lead:
     checkpoint.write_config(config, workdir)
   metrics_path = f'{workdir}/metrics.jsonl'
   state = parallel.replicate(state, mesh)
   ckpt = checkpoint.Checkpointer(workdir)
-  if (restored_step := ckpt.latest_step()) is not None:
-    state = ckpt.restore(state)
+  try:
+    state, restored_step = ckpt.restore_newest_intact(state)
+  except checkpoint.DamagedCheckpointError as e:
+    ckpt.close()
+    raise ConfigError(str(e)) from None
+  if restored_step is not None:
     logging.info('resumed from the checkpoint at step %d in %s', restored_step,
                  workdir)
   if lead:
-    records.truncate_metrics(metrics_path, restored_step or 0)
+    try:
+      if partial := records.truncate_metrics(metrics_path, restored_step or 0):
+        logging.warning('dropped a partial last line of %s (a run stopped while '
+                        'writing it): %r', metrics_path, partial[:60])
+    except records.DamagedRecordsError as e:
+      ckpt.close()
+      raise ConfigError(str(e)) from None
   step = int(state.step)
   if step >= config.steps:
     ckpt.close()
     logging.info('%s is already at step %d of %d; nothing to train.', workdir,
                  step, config.steps)
     return records.last_record(metrics_path)
+
+  def last_good() -> str:
+    if (saved := ckpt.latest_step()) is None:
+      return f'No checkpoint was saved in {workdir}.'
+    return f'The last good checkpoint (step {saved}) in {workdir} is intact.'
+
+  def save(step: int) -> None:
+    checked = getattr(task, 'checked_state', lambda s: s)(state)
+    if bad := checkpoint.non_finite(checked):
+      more = f' and {len(bad) - 1} more' if len(bad) > 1 else ''
+      raise NonFiniteLossError(
+          f'non-finite values in {bad[0]}{more} at {task.unit} {step}; stopped '
+          f'without saving them. {last_good()}')
+    try:
+      ckpt.save(step, state)
+    except Exception as e:  # pylint: disable=broad-except
+      # Orbax reports a full disk as an OSError or a RESOURCE_EXHAUSTED error.
+      raise OutputError(
+          f'could not save the checkpoint at {task.unit} {step} '
+          f'({checkpoint.first_line(e)}). {last_good()} Free space and run '
+          f'the same command again to resume.') from None
 
   task = make_task()
   task.start(state)
@@ -158,22 +293,22 @@ def run(config, workdir: str, state, make_task: Callable[[], Task], *,
   sums, count, interval_start = {}, 0, time.perf_counter()
   # Between boundaries, training runs in chunks of a hundredth of an
   # evaluation interval, so that the progress line can come about every
-  # EVERY_SECS. Chunks end at multiples of their size: a resumed run cuts them
-  # where an uninterrupted one does.
+  # EVERY_SECS and a stop request is answered within a chunk. Chunks end at
+  # multiples of their size: a resumed run cuts them where an uninterrupted
+  # one does.
   progress = progress_lib.Progress(task.unit, config.steps, f'{task.unit}s',
                                    start=step)
   chunk = progress_lib.chunk(config.eval_every,
                              getattr(config, 'steps_per_call', 1))
   try:
-    with jax.set_mesh(mesh):
+    with jax.set_mesh(mesh), _stop_requests(task.unit) as stop_requests:
       while step < config.steps:
         num = min(_next_boundary(step, config), (step // chunk + 1) * chunk) - step
         state, result = task.advance(state, num)
         if result['bad_step'] != 0:
           raise NonFiniteLossError(
-              f'non-finite loss at {task.unit} {result["bad_step"]}; stopped. The '
-              f'last good checkpoint (step {ckpt.latest_step()}) in {workdir} is '
-              f'intact.')
+              f'non-finite loss at {task.unit} {result["bad_step"]}; stopped. '
+              f'{last_good()}')
         step, done = int(result['step']), int(result['count'])
         for k, v in result['metrics'].items():
           sums[k] = sums.get(k, 0.0) + float(v) * done
@@ -196,8 +331,21 @@ def run(config, workdir: str, state, make_task: Callable[[], Task], *,
           progress(step, force=True, suffix=f'  {task.describe(record)}')
           last = records.rounded(record)  # as metrics.jsonl holds it
           sums, count, interval_start = {}, 0, time.perf_counter()
-        if step % config.checkpoint_every == 0 or step == config.steps:
-          ckpt.save(step, state)
+        boundary = step % config.checkpoint_every == 0 or step == config.steps
+        if boundary or stop_requests:
+          save(step)
+        if stop_requests and step < config.steps:
+          raise Interrupted(
+              f'stopped by {stop_requests[0]} at {task.unit} {step} of '
+              f'{config.steps}, with a checkpoint saved there; run the same '
+              f'command again to resume', stop_requests[0])
+  except OSError as e:  # writing the records, pictures or summaries
+    if e.errno not in _FULL:
+      raise
+    raise OutputError(
+        f'could not write to {workdir} at {task.unit} {step} '
+        f'({checkpoint.first_line(e)}). {last_good()} Free space and run the '
+        f'same command again to resume.') from None
   finally:
     writer.close()
     ckpt.close()

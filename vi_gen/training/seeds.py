@@ -249,8 +249,11 @@ class BundleTask:
     if self.lead:
       for d in self.dirs:
         os.makedirs(d, exist_ok=True)
-        records.truncate_metrics(os.path.join(d, 'metrics.jsonl'),
-                                 int(bundle.step))
+        try:
+          records.truncate_metrics(os.path.join(d, 'metrics.jsonl'),
+                                   int(bundle.step))
+        except records.DamagedRecordsError as e:
+          raise ConfigError(str(e)) from None
       self.writers = [tensorboard.SummaryWriter(d) for d in self.dirs]
     self.reported = {int(s) for s, b in zip(self.seeds, jax.device_get(bundle.bad_step))
                      if b}
@@ -258,6 +261,12 @@ class BundleTask:
 
   def _active(self, bundle: Bundle) -> np.ndarray:
     return np.asarray(jax.device_get(bundle.bad_step)) == 0
+
+  def checked_state(self, bundle: Bundle):
+    """What the loop checks for NaN before a save: the seeds still training
+    (a diverged seed keeps the state it diverged with)."""
+    active = self._active(bundle)
+    return jax.tree.map(lambda x: x[active], bundle.states)
 
   def advance(self, bundle: Bundle, num: int):
     c = self.config

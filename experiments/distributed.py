@@ -10,6 +10,7 @@ and the mesh spans all hosts' devices.
 from absl import flags
 
 from vi_gen import parallel
+from vi_gen.training.config import ConfigError
 
 _DISTRIBUTED = flags.DEFINE_boolean(
     'distributed', False,
@@ -25,7 +26,21 @@ _PROCESS_ID = flags.DEFINE_integer(
 
 
 def maybe_initialize() -> None:
-  """Initialises multi-host JAX if ``--distributed`` was given."""
-  if _DISTRIBUTED.value:
+  """Initialises multi-host JAX if ``--distributed`` was given.
+
+  Raises:
+    ConfigError: if JAX cannot start the processes (no cluster detected and no
+      coordinator given, or the coordinator does not answer).
+  """
+  if not _DISTRIBUTED.value:
+    return
+  try:
     parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
                                     _PROCESS_ID.value)
+  except (ValueError, RuntimeError) as e:
+    reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    raise ConfigError(
+        f'--distributed: JAX could not start the processes ({reason}); on '
+        f'Cloud TPU, SLURM, Open MPI and Kubernetes the cluster is detected, '
+        f'elsewhere give --coordinator_address, --num_processes and '
+        f'--process_id') from None

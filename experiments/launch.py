@@ -58,7 +58,8 @@ _FIELDS = {f.name: f.type for s in set(schema.SCHEMAS.values())
 
 
 def shorthand(argv: list[str], defined: set[str]) -> list[str]:
-  """``argv`` with ``--FIELD=v`` rewritten to ``--config.FIELD=v``.
+  """``argv`` with ``--FIELD=v`` rewritten to ``--config.FIELD=v``, and
+  ``--config=FILE`` moved first.
 
   Only for schema fields that are not flags in their own right (``defined``).
   """
@@ -73,7 +74,9 @@ def shorthand(argv: list[str], defined: set[str]) -> list[str]:
       elif _FIELDS[field] in (bool, 'bool'):
         arg = f'--config.{field}={"false" if negated else "true"}'
     out.append(arg)
-  return out
+  # ml_collections takes field overrides only after the recipe: --config first.
+  recipe = [a for a in out[1:] if a.startswith('--config=')]
+  return [out[0], *recipe, *(a for a in out[1:] if a not in recipe)]
 
 
 def _value(v) -> str:
@@ -126,10 +129,10 @@ def main(program: str, default_recipe: str,
     if len(argv) > 1:
       raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
     quiet_logs.install()
-    distributed.maybe_initialize()
     try:
+      distributed.maybe_initialize()
       config = adjust(schema.from_dict(config_flag.value))
-      workdir = WORKDIR.value or workdir_name(config)
+      workdir = os.path.expanduser(WORKDIR.value or workdir_name(config))
       devices = jax.devices()
       logging.info('JAX %s on %s: %d × %s (%d process(es))', jax.__version__,
                    jax.default_backend(), len(devices), devices[0].device_kind,
@@ -188,6 +191,8 @@ def final_scores(record: dict, keys: tuple[str, ...], percent: tuple[str, ...],
       return f'{record[k]:.{digits}f} ± {record[f"{k}_se"]:.{digits}f}{suffix}'
     return f'{record[k]:.1f}%' if k in percent else _value(record[k])
   head = f'{unit} {record["step"]}'
+  if not any(k in record for k in keys):
+    return f'final ({head}): no scores (this configuration computes none)'
   if 'seeds' in record:
     head += f', mean ± s.e. over {record["seeds"]} seeds'
     if record.get('diverged'):

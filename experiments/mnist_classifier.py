@@ -36,6 +36,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   quiet_logs.install()
+  if _EPOCHS.value < 1:
+    print(f'experiments.mnist_classifier: error: epochs must be >= 1, got '
+          f'{_EPOCHS.value}', file=sys.stderr)
+    sys.exit(2)
   config = mnist_classifier.TrainConfig(seed=_SEED.value, epochs=_EPOCHS.value)
   kwargs = dict(data_dir=_DATA_DIR.value, manual_dir=_MANUAL_DIR.value)
   train_x, train_y = images.load_arrays('mnist', 'train', **kwargs)

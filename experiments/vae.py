@@ -19,6 +19,7 @@ from absl import flags
 
 from experiments import launch
 from vi_gen.training import vae
+from vi_gen.training.config import ConfigError
 
 TRAIN_EXAMPLES = 60_000
 _EPOCHS = flags.DEFINE_integer(
@@ -28,6 +29,8 @@ _EPOCHS = flags.DEFINE_integer(
 def with_epochs(config):
   if _EPOCHS.value is None:
     return config
+  if _EPOCHS.value < 1:
+    raise ConfigError(f'epochs must be >= 1, got {_EPOCHS.value}')
   return dataclasses.replace(
       config, steps=max(1, _EPOCHS.value * TRAIN_EXAMPLES // config.batch_size))
 

@@ -51,16 +51,18 @@ def non_finite(tree: Any) -> list[str]:
   return [path for (path, _), ok in zip(leaves, finite) if not ok]
 
 
-class _SaveReports:
-  """Holds back the reports a failing save makes besides its exception.
+class _OrbaxReports:
+  """Holds back the reports a failing save or restore makes besides its
+  exception.
 
-  When a write fails (a full disk), each of Orbax's writer threads logs a
-  traceback, asyncio logs its unretrieved tasks, and TensorStore's callbacks
-  report "Event loop is closed" through ``sys.unraisablehook``, during
-  the save and after it. While a save is in progress these are held; if it
-  succeeds they are reported as usual, if it fails they are dropped, and so
-  is everything of the kind until :meth:`close`, because the failure itself
-  is raised with its cause.
+  When a write fails (a full disk) or a read does (a damaged file), Orbax's
+  threads log warnings and tracebacks, asyncio logs its unretrieved tasks,
+  and TensorStore's callbacks report "Event loop is closed" through
+  ``sys.unraisablehook``, during the operation and after it. While one is in
+  progress these are held; if it succeeds they are reported as usual, if it
+  fails they are dropped, and so is everything of the kind until
+  :meth:`close`, because the failure itself is raised (or, for a restore,
+  reported) with its cause.
   """
 
   def __init__(self):
@@ -81,8 +83,8 @@ class _SaveReports:
     return True
 
   def _filter(self, record: std_logging.LogRecord) -> bool:
-    if record.levelno < std_logging.ERROR or not (
-        '/orbax/' in record.pathname or record.name == 'asyncio'):
+    if not ((record.levelno >= std_logging.WARNING and '/orbax/' in record.pathname)
+            or (record.levelno >= std_logging.ERROR and record.name == 'asyncio')):
       return True
     return self._keep(record)
 
@@ -93,7 +95,7 @@ class _SaveReports:
       self._unraisablehook(unraisable)
 
   @contextlib.contextmanager
-  def saving(self):
+  def attempt(self):
     self.held = []
     try:
       yield
@@ -138,7 +140,7 @@ class Checkpointer:
   def __init__(self, workdir: str, max_to_keep: int = 2):
     self.workdir = os.path.abspath(workdir)
     self.directory = os.path.join(self.workdir, 'checkpoints')
-    self._reports = _SaveReports()
+    self._reports = _OrbaxReports()
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
@@ -151,9 +153,9 @@ class Checkpointer:
     """Saves ``state`` as ``step`` and waits until it is on disk.
 
     If the save fails (a full disk), the exception says so; the tracebacks
-    Orbax's threads would print besides are dropped (:class:`_SaveReports`).
+    Orbax's threads would print besides are dropped (:class:`_OrbaxReports`).
     """
-    with self._reports.saving():
+    with self._reports.attempt():
       self._manager.save(step, args=ocp.args.StandardSave(
           flax.serialization.to_state_dict(state)))
       self._manager.wait_until_finished()
@@ -193,7 +195,8 @@ class Checkpointer:
     failed = []
     for step in sorted(self._manager.all_steps(), reverse=True):
       try:
-        state = self.restore(template, step)
+        with self._reports.attempt():
+          state = self.restore(template, step)
       except Exception as e:  # pylint: disable=broad-except
         # Orbax reports a damaged step as a ValueError, TypeError, OSError, …
         failed.append((step, e))

@@ -13,6 +13,16 @@ their diagonal, component counts get ``10·eps`` (so a component that loses all
 its points keeps finite parameters: its mean goes to 0, its covariance to
 ``reg_covar·I``), and convergence is a change in the mean log-likelihood below
 ``tol``.
+
+Float32. A covariance whose spread of eigenvalues exceeds what float32 holds
+(data with near-collinear dimensions and a small ``reg_covar``, e.g. 8×8
+digits) has no Cholesky factor in float32 even though it has one exactly. The
+M-step then adds a ridge scaled to that component's covariance,
+``d·eps·max diagonal·10^j`` for the first j = 0, 1, 2 that factors, and
+:func:`fit` counts it per component (``ridge_raised``): that component's
+likelihood is then not comparable with a float64 fit. If no ridge helps, the
+fit stops at that iteration with ``failed_iteration`` and
+``failed_component`` set, never returning NaN as a result.
 """
 
 import functools
@@ -82,21 +92,60 @@ def m_step(x: jax.Array, resp: jax.Array, covariance_type: str = 'full',
   if covariance_type not in COVARIANCE_TYPES:
     raise ValueError(f'covariance_type must be one of {COVARIANCE_TYPES}, '
                      f'got {covariance_type!r}')
+  return _m_step(x, resp, covariance_type, reg_covar)[0]
+
+
+def _m_step(x, resp, covariance_type, reg_covar):
+  """:func:`m_step`; per component, whether its ridge had to be raised and
+  whether its parameters are usable (finite, a covariance that factors)."""
   counts = resp.sum(axis=0) + 10 * jnp.finfo(resp.dtype).eps  # [K]
   means = resp.T @ x / counts[:, None]
+  # E_resp[(x − μ)(x − μ)ᵀ]: E[x xᵀ] − μ μᵀ would cancel badly; centre first,
+  # as scikit-learn does.
+  diff = x[None] - means[:, None]  # [K, N, d]
   if covariance_type == 'full':
-    # Σ_k = E_resp[x xᵀ] − μ_k μ_kᵀ would cancel badly; centre first, as
-    # scikit-learn does.
-    diff = x[None] - means[:, None]  # [K, N, d]
     covariances = jnp.einsum('kni,knj->kij', resp.T[..., None] * diff,
                              diff) / counts[:, None, None]
-    covariances = covariances + reg_covar * jnp.eye(x.shape[1], dtype=x.dtype)
+    covariances, raised = _regularised(covariances, reg_covar)
+    usable = _factors(covariances)
   else:
-    second = resp.T @ (x * x) / counts[:, None]
-    covariances = second - 2 * means * (resp.T @ x) / counts[:, None] + means ** 2
+    covariances = jnp.einsum('nk,knd->kd', resp, diff ** 2) / counts[:, None]
     covariances = covariances + reg_covar
+    raised = jnp.zeros(covariances.shape[0], bool)
+    usable = jnp.all(covariances > 0, axis=-1)
   weights = counts / counts.sum()
-  return GaussianMixture(weights, means, covariances)
+  gmm = GaussianMixture(weights, means, covariances)
+  usable &= jnp.all(jnp.stack([jnp.all(jnp.isfinite(p.reshape(len(weights), -1)),
+                                       axis=1) for p in gmm]), axis=0)
+  return gmm, raised, usable
+
+
+def _factors(covariances: jax.Array) -> jax.Array:
+  """Per matrix of [K, d, d], whether its Cholesky factor is finite."""
+  chol = jnp.linalg.cholesky(covariances)
+  return jnp.all(jnp.isfinite(chol), axis=(-2, -1))
+
+
+def _regularised(covariances: jax.Array, reg_covar: float):
+  """``covariances + reg_covar·I``, with a larger ridge, scaled to the matrix,
+  on those that do not factor in their precision (see the module's notes);
+  and which those were."""
+  d = covariances.shape[-1]
+  eye = jnp.eye(d, dtype=covariances.dtype)
+  plain = covariances + reg_covar * eye
+  ok = _factors(plain)
+  scale = jnp.max(jnp.diagonal(covariances, axis1=-2, axis2=-1), axis=-1)
+  floor = d * jnp.finfo(covariances.dtype).eps * jnp.maximum(scale, reg_covar)
+
+
+  def raise_ridges(plain):
+    out = plain
+    for j in (2, 1, 0):  # the smallest ridge that factors wins
+      ridged = covariances + (reg_covar + floor * 10.0**j)[:, None, None] * eye
+      out = jnp.where((~ok & _factors(ridged))[:, None, None], ridged, out)
+    return out
+
+  return jax.lax.cond(jnp.any(~ok), raise_ridges, lambda plain: plain, plain), ~ok
 
 
 def kmeans_plus_plus(key: jax.Array, x: jax.Array, num_components: int) -> jax.Array:
@@ -130,6 +179,14 @@ class FitResult(NamedTuple):
   log_likelihood: jax.Array   # [max_iter]: mean log q(x) before each M-step (NaN after the end)
   num_iterations: jax.Array
   converged: jax.Array
+  # Per component: the M-steps that raised its ridge, and the first of them.
+  ridge_raised: jax.Array     # [K] int
+  first_raised: jax.Array     # [K] int, the iteration (1-based), 0 if never
+  # The first iteration whose parameters were not finite (0 if none) and its
+  # first non-finite component; the fit stops there, keeping the last finite
+  # parameters.
+  failed_iteration: jax.Array
+  failed_component: jax.Array
 
 
 @functools.partial(xla.jit, static_argnames=('max_iter',))
@@ -142,23 +199,34 @@ def fit(x: jax.Array, init: GaussianMixture, max_iter: int = 100,
   them. The covariance type is ``init``'s.
   """
   covariance_type = init.covariance_type
+  k = init.weights.shape[0]
   history0 = jnp.full((max_iter,), jnp.nan, x.dtype)
+  zeros = jnp.zeros((k,), jnp.int32)
+  start = (jnp.zeros((), jnp.int32), init, history0, jnp.array(False), zeros,
+           zeros, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 
   def cond(carry):
-    i, _, history, converged = carry
-    return (i < max_iter) & ~converged
+    i, _, _, converged, _, _, failed, _ = carry
+    return (i < max_iter) & ~converged & (failed == 0)
 
   def body(carry):
-    i, gmm, history, _ = carry
+    i, gmm, history, _, raised, first, _, _ = carry
     log_resp, log_likelihood = e_step(x, gmm)
     mean = jnp.mean(log_likelihood)
     previous = jnp.where(i > 0, history[jnp.maximum(i - 1, 0)], -jnp.inf)
-    gmm = m_step(x, jnp.exp(log_resp), covariance_type, reg_covar)
-    return i + 1, gmm, history.at[i].set(mean), jnp.abs(mean - previous) < tol
+    new, now_raised, usable = _m_step(x, jnp.exp(log_resp), covariance_type,
+                                      reg_covar)
+    failed = jnp.where(jnp.all(usable), 0, i + 1).astype(jnp.int32)
+    gmm = jax.tree.map(lambda a, b: jnp.where(failed > 0, a, b), gmm, new)
+    first = jnp.where(now_raised & (first == 0), i + 1, first).astype(jnp.int32)
+    converged = (failed == 0) & (jnp.abs(mean - previous) < tol)
+    return (i + 1, gmm, history.at[i].set(mean), converged,
+            raised + now_raised.astype(jnp.int32), first, failed,
+            jnp.argmin(usable).astype(jnp.int32))
 
-  i, gmm, history, converged = jax.lax.while_loop(
-      cond, body, (jnp.zeros((), jnp.int32), init, history0, jnp.array(False)))
-  return FitResult(gmm, history, i, converged)
+  i, gmm, history, converged, raised, first, failed, component = (
+      jax.lax.while_loop(cond, body, start))
+  return FitResult(gmm, history, i, converged, raised, first, failed, component)
 
 
 def mean_log_likelihood(x: jax.Array, gmm: GaussianMixture) -> jax.Array:

@@ -185,7 +185,9 @@ class EMConfig:
   changes by less than ``tol``; ``reg_covar`` is added to covariance
   diagonals. 2D: ``num_samples`` points drawn. MNIST: pixels in [0, 1]
   projected on the first ``pca_dim`` principal components of the training
-  set (0: the raw 784 pixels).
+  set (0: the raw 784 pixels). ``float64`` fits in double precision (on CPU
+  and GPU; TPUs emulate it slowly): scikit-learn's arithmetic, for
+  comparisons and ill-conditioned data.
   """
   model: str = 'em'
   dataset: str = 'ring8'
@@ -197,6 +199,7 @@ class EMConfig:
   num_samples: int = 10_000
   pca_dim: int = 50
   seed: int = 0
+  float64: bool = False
 
 
 SCHEMAS = {'gan': GANConfig, 'aae': GANConfig, 'ali': GANConfig,
@@ -211,7 +214,7 @@ FIELD_GROUPS = {
               'gaussian_generator', 'architecture', 'likelihood', 'hidden',
               'num_components', 'covariance_type', 'pca_dim'),
     'objective': ('reg_lambda', 'anchor', 'ali_loss', 'ali_r1', 'recon_lambda',
-                  'reg_covar'),
+                  'reg_covar', 'float64'),
     'schedule': ('preset', 'steps', 'd_steps', 'g_steps', 'g_repeats',
                  'ali_simultaneous', 'steps_per_call', 'max_iter', 'tol', 'seed',
                  'num_seeds'),
@@ -270,8 +273,13 @@ def from_dict(fields: Mapping[str, Any]):
 
 INT32_MAX = 2**31 - 1
 
+# Image datasets scored by FD against their test images (stacked MNIST draws
+# as many test triples as it needs), and MNIST's number of test images.
+FD_DATASETS = ('mnist', 'stacked_mnist')
+MNIST_TEST = 10_000
 
-def _representable(config) -> None:
+
+def representable(config) -> None:
   """Every float finite and every integer within int32, which the device's
   step counters and seeds are."""
   for field in dataclasses.fields(config):
@@ -302,7 +310,7 @@ def _choice(config, name, choices) -> None:
 
 def validate_gan(config: GANConfig) -> None:
   """Raises :class:`ConfigError` with a one-line reason if ``config`` cannot run."""
-  _representable(config)
+  representable(config)
   _choice(config, 'model', MODELS)
   _choice(config, 'dataset', sorted([*toy2d.DATASETS, *image_data.DATASETS]))
   _choice(config, 'preset', ['custom', *PRESETS])
@@ -338,6 +346,15 @@ def validate_gan(config: GANConfig) -> None:
   if config.eval_samples < (0 if config.is_image else 1):
     raise ConfigError(f'eval_samples must be >= {0 if config.is_image else 1}, '
                       f'got {config.eval_samples}')
+  if config.dataset in FD_DATASETS and config.eval_samples:
+    most = MNIST_TEST if config.dataset == 'mnist' else INT32_MAX
+    if not 2 <= config.eval_samples <= most:
+      raise ConfigError(
+          f'eval_samples must be 0 (no scores) or at least 2 on '
+          f'{config.dataset}' + (f' and at most its {MNIST_TEST} test images, '
+                                 'which the FD compares them with' if
+                                 config.dataset == 'mnist' else '') +
+          f', got {config.eval_samples}')
   for name in ('g_lr', 'd_lr'):
     if not getattr(config, name) > 0:
       raise ConfigError(f'{name} must be > 0, got {getattr(config, name)}')
@@ -368,7 +385,7 @@ def _builds(build_fn, config) -> None:
 def validate_vae(config: VAEConfig) -> None:
   """Raises :class:`ConfigError` with a one-line reason if ``config`` cannot run."""
   from vi_gen.training import build  # pylint: disable=g-import-not-at-top
-  _representable(config)
+  representable(config)
   if config.dataset not in image_data.DATASETS:
     raise ConfigError(f'unknown dataset {config.dataset!r}')
   _positive(config, ('latent_dim', 'hidden', 'width', 'batch_size', 'steps',

@@ -192,7 +192,7 @@ def _stop_requests(unit: str):
       signal.signal(s, handler)
 
 
-def _workdir_lock(workdir: str, lead: bool):
+def workdir_lock(workdir: str, lead: bool):
   """The workdir's one-writer lock (process 0's; see :mod:`vi_gen.filelock`)."""
   if not lead:
     return contextlib.nullcontext()
@@ -228,7 +228,7 @@ def run(config, workdir: str, state, make_task: Callable[[], Task], *,
     Interrupted: after SIGTERM or SIGINT, once a checkpoint is saved.
   """
   lead = jax.process_index() == 0
-  with _workdir_lock(workdir, lead):
+  with workdir_lock(workdir, lead):
     return _run(config, workdir, state, make_task, mesh=mesh, lead=lead)
 
 

@@ -42,6 +42,11 @@ def main(argv):
     sys.exit(2)
   config = mnist_classifier.TrainConfig(seed=_SEED.value, epochs=_EPOCHS.value)
   kwargs = dict(data_dir=_DATA_DIR.value, manual_dir=_MANUAL_DIR.value)
+  try:
+    images.require('mnist', **kwargs)
+  except images.DataUnavailableError as e:
+    print(f'experiments.mnist_classifier: error: {e}', file=sys.stderr)
+    sys.exit(2)
   train_x, train_y = images.load_arrays('mnist', 'train', **kwargs)
   test_x, test_y = images.load_arrays('mnist', 'test', **kwargs)
   start = time.perf_counter()

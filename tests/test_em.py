@@ -118,7 +118,7 @@ class DigitsFloat32Test(absltest.TestCase):
       self.skipTest('scikit-learn is not installed (pip install -e ".[test]")')
     x = datasets.load_digits().data
     raised_somewhere = False
-    for seed in (0, 1, 3, 4):
+    for seed in (0, 3):  # plain float32 factors every covariance of 0, not of 3
       with jax.enable_x64(True):
         x64 = jnp.asarray(x, jnp.float64)
         centres = em.kmeans_plus_plus(jax.random.PRNGKey(seed), x64, 10)

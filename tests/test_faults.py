@@ -1,6 +1,6 @@
-"""Fault injection on the real entry point, as new processes: kill -9 at random
+"""Fault injection on the real entry points, as new processes: kill -9 at random
 points, SIGTERM and Ctrl-C, damaged checkpoints and records, two writers, a
-full disk. Each asserts that nothing finished is lost and that the run, re-run,
+full disk, unavailable data. Each asserts that nothing finished is lost and that the run, re-run,
 ends where an uninterrupted one ends, and that the user sees one line, never a
 Python traceback.
 
@@ -227,6 +227,33 @@ class TwoWritersTest(absltest.TestCase):
     self.assertEqual(steps, list(range(50, 50 * len(steps) + 1, 50)))
     with open(os.path.join(workdir, '.lock')) as f:
       self.assertEqual(f.read(), '')  # released
+
+
+@pytest.mark.faults
+class UnavailableDataTest(absltest.TestCase):
+
+  def test_each_experiment_fails_at_once_in_one_line(self):
+    data_dir, manual = (self.create_tempdir().full_path for _ in range(2))
+    workdir = os.path.join(self.create_tempdir().full_path, 'run')
+    for module, flags in (
+        ('experiments.gan', ['--config=configs/gan_mnist_exp1.py']),
+        ('experiments.gan', ['--config=configs/gan_mnist_exp1.py',
+                             '--dataset=cifar10', '--eval_samples=0']),
+        ('experiments.vae', []),
+        ('experiments.em', ['--config=configs/em_mnist.py'])):
+      start = time.monotonic()
+      result = shared_data.run_python(
+          '-m', module, *flags, f'--data_dir={data_dir}', f'--manual_dir={manual}',
+          f'--workdir={workdir}')
+      self.assertEqual(result.returncode, 2, result.stderr[-3000:])
+      self.assertNotIn('Traceback', result.stderr)
+      self.assertRegex(result.stderr.strip().splitlines()[-1],
+                       rf'^{module}: error: \w+ is not prepared in {data_dir}, '
+                       rf'and the manual directory {manual} lacks .*; put the '
+                       r'original files \(.*\) there, or pass --data_dir')
+      self.assertLess(time.monotonic() - start, 120)  # start-up, not retries
+      self.assertFalse(os.path.exists(workdir))
+      self.assertEqual(os.listdir(data_dir), [])  # no partial downloads
 
 
 def _unshare_works() -> bool:

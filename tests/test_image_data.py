@@ -102,6 +102,64 @@ class PrepareLockTest(absltest.TestCase):
       fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
+class UnavailableDataTest(parameterized.TestCase):
+  """A dataset that cannot be had offline fails at once, in one line, before
+  anything is written; the network is mocked, never waited for."""
+
+  def setUp(self):
+    super().setUp()
+    self.data_dir = self.create_tempdir().full_path  # nothing prepared here
+    self.enter_context(mock.patch.dict(os.environ, {images.MANUAL_DIR_ENV: ''}))
+
+  @parameterized.parameters('mnist', 'fashion_mnist', 'cifar10', 'celeb_a',
+                            'stacked_mnist')
+  def test_offline_without_files(self, name):
+    with mock.patch.object(images, '_reachable', return_value=False) as probe:
+      with self.assertRaisesRegex(
+          images.DataUnavailableError,
+          rf'^{name} is not prepared in {self.data_dir}, no manual directory '
+          r'was given, and its download host \S+ cannot be reached; put the '
+          r'original files \(.+\) in a directory and pass --manual_dir \(or '
+          r'set \$TFDS_MANUAL_DIR\), or pass --data_dir of a directory where '
+          r'\w+ is prepared$'):
+        images.require(name, self.data_dir)
+    probe.assert_called_once()
+    self.assertEqual(os.listdir(self.data_dir), [])
+
+  def test_an_empty_or_missing_manual_dir_is_reported(self):
+    empty = self.create_tempdir().full_path
+    with mock.patch.object(images, '_reachable', return_value=True):
+      with self.assertRaisesRegex(
+          images.DataUnavailableError,
+          rf'the manual directory {empty} lacks train-images-idx3-ubyte.gz, '
+          r'train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, '
+          r't10k-labels-idx1-ubyte.gz; put the original files'):
+        images.require('mnist', self.data_dir, empty)
+      with mock.patch.dict(os.environ, {images.MANUAL_DIR_ENV: '/no/such/dir'}):
+        with self.assertRaisesRegex(images.DataUnavailableError,
+                                    'manual directory /no/such/dir does not exist'):
+          images.require('mnist', self.data_dir)
+
+  def test_the_manual_files_or_a_prepared_copy_are_enough(self):
+    shared_data.skip_without_mnist_files(self)
+    with mock.patch.object(images, '_reachable', return_value=False):
+      images.require('mnist', self.data_dir, shared_data.MANUAL_DIR)
+    with shared_data.mock_tfds():
+      images.require('cifar10', self.data_dir)  # mock data needs none
+
+  def test_experiments_refuse_before_writing(self):
+    from vi_gen.training import adversarial, config as config_lib, vae  # pylint: disable=g-import-not-at-top
+    import configs  # pylint: disable=g-import-not-at-top
+    workdir = os.path.join(self.create_tempdir().full_path, 'run')
+    with mock.patch.object(images, '_reachable', return_value=False):
+      for train, config in (
+          (adversarial.train_and_evaluate, configs.recipe('cifar10', 'exp1')),
+          (vae.train_and_evaluate, configs.load('vae_mnist'))):
+        with self.assertRaisesRegex(config_lib.ConfigError, 'is not prepared'):
+          train(config, workdir, data_dir=self.data_dir)
+    self.assertFalse(os.path.exists(workdir))
+
+
 class RealMNISTTest(absltest.TestCase):
 
   def test_real_mnist_from_the_manual_files(self):

@@ -102,14 +102,15 @@ class CommandLineTest(absltest.TestCase):
 
 class ShorthandTest(absltest.TestCase):
 
-  def test_fields_become_config_overrides(self):
+  def test_fields_become_config_overrides_after_the_recipe(self):
+    # ml_collections reads overrides only after --config=FILE: it goes first.
     argv = ['prog', '--reg_lambda=0', '--workdir=/tmp/w', '--ali_simultaneous',
             '--nobatch_norm', '--config=configs/gan_grid25.py', 'positional']
     self.assertEqual(
         launch.shorthand(argv, defined={'workdir', 'config'}),
-        ['prog', '--config.reg_lambda=0', '--workdir=/tmp/w',
-         '--config.ali_simultaneous=true', '--config.batch_norm=false',
-         '--config=configs/gan_grid25.py', 'positional'])
+        ['prog', '--config=configs/gan_grid25.py', '--config.reg_lambda=0',
+         '--workdir=/tmp/w', '--config.ali_simultaneous=true',
+         '--config.batch_norm=false', 'positional'])
 
   def test_a_defined_flag_is_left_alone(self):
     self.assertEqual(launch.shorthand(['p', '--steps=3'], defined={'steps'}),

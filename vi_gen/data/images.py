@@ -25,6 +25,7 @@ run would.
 
 import dataclasses
 import os
+import socket
 from typing import Iterator, Optional
 
 import numpy as np
@@ -80,6 +81,80 @@ DATASETS = {
         ImageDataset('stacked_mnist', 'mnist', 28, 3),
     )
 }
+
+
+class DataUnavailableError(ValueError):
+  """A dataset is neither prepared, nor in the manual directory, nor reachable."""
+
+
+# Where TFDS downloads each builder's files from, and their names, which TFDS
+# also looks for in a manual_dir.
+SOURCES = {
+    'mnist': ('storage.googleapis.com',
+              ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz',
+               't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')),
+    'fashion_mnist': ('fashion-mnist.s3-website.eu-central-1.amazonaws.com',
+                      ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz',
+                       't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')),
+    'cifar10': ('www.cs.toronto.edu', ('cifar-10-binary.tar.gz',)),
+    'celeb_a': ('drive.google.com',
+                ('img_align_celeba.zip', 'list_eval_partition.txt',
+                 'list_attr_celeba.txt', 'list_landmarks_align_celeba.txt')),
+}
+
+
+def _reachable(host: str, timeout: float = 3.0) -> bool:
+  try:
+    socket.create_connection((host, 443), timeout=timeout).close()
+    return True
+  except OSError:
+    return False
+
+
+def require(name: str, data_dir: Optional[str] = None,
+            manual_dir: Optional[str] = None) -> None:
+  """Raises at once, in one line, if ``name`` cannot be had: not prepared in
+  ``data_dir``, and neither the files in the manual directory (``manual_dir``
+  or ``$TFDS_MANUAL_DIR``) nor its download host reachable.
+
+  A manual directory that is given but lacks the files is reported even when
+  the network is up. Under ``tfds.testing.mock_data`` there is nothing to
+  check. Nothing is written.
+
+  Raises:
+    DataUnavailableError: naming the dataset, what was tried and how to
+      provide it.
+  """
+  info = get_dataset(name)
+  if getattr(tfds.core.DatasetBuilder.download_and_prepare, '__name__',
+             '') == 'mock_download_and_prepare':
+    return
+  if data_dir and '://' in data_dir:
+    return  # a remote data_dir (gs://) is TFDS's to read
+  builder = tfds.builder(info.tfds_name, data_dir=data_dir)
+  if builder.is_prepared():
+    return
+  host, files = SOURCES[info.tfds_name]
+  where = f'not prepared in {os.path.dirname(os.path.dirname(builder.data_dir))}'
+  manual_dir = manual_dir or os.environ.get(MANUAL_DIR_ENV) or None
+  if manual_dir:
+    manual_dir = os.path.expanduser(manual_dir)
+    missing = [f for f in files if not os.path.isfile(os.path.join(manual_dir, f))]
+    if not missing:
+      return
+    what = ('does not exist' if not os.path.isdir(manual_dir) else
+            f'lacks {", ".join(missing)}')
+    raise DataUnavailableError(
+        f'{name} is {where}, and the manual directory {manual_dir} {what}; put '
+        f'the original files ({", ".join(files)}) there, or pass --data_dir '
+        f'of a directory where {info.tfds_name} is prepared')
+  if not _reachable(host):
+    raise DataUnavailableError(
+        f'{name} is {where}, no manual directory was given, and its download '
+        f'host {host} cannot be reached; put the original files '
+        f'({", ".join(files)}) in a directory and pass --manual_dir (or set '
+        f'${MANUAL_DIR_ENV}), or pass --data_dir of a directory where '
+        f'{info.tfds_name} is prepared')
 
 
 def get_dataset(name: str) -> ImageDataset:

@@ -38,7 +38,7 @@ from vi_gen.training import loop
 from vi_gen.training import seeds as seeds_lib
 from vi_gen.training import stage as stage_lib
 from vi_gen.training import state as state_lib
-from vi_gen.training.config import GANConfig, validate_gan
+from vi_gen.training.config import GANConfig, require_data, validate_gan
 
 State = state_lib.AdversarialState
 
@@ -281,6 +281,8 @@ def train_and_evaluate(config: GANConfig, workdir: str, *,
   """
   mesh = parallel.make_mesh() if mesh is None else mesh
   validate_gan(config)
+  if config.is_image:
+    require_data(config.dataset, data_dir, manual_dir)
   loop.prepare(config, workdir, mesh, {'batch_size': config.batch_size})
   if config.model == 'gan' and (reason := build.schedule(config).inert_reason()):
     logging.warning('%s', reason)

@@ -420,6 +420,15 @@ def validate(config) -> None:
     validate_gan(config)
 
 
+def require_data(dataset: str, data_dir, manual_dir) -> None:
+  """:func:`vi_gen.data.images.require` for an image dataset, as a
+  :class:`ConfigError`: before anything is written."""
+  try:
+    image_data.require(dataset, data_dir, manual_dir)
+  except image_data.DataUnavailableError as e:
+    raise ConfigError(str(e)) from None
+
+
 def check_writable(workdir: str) -> None:
   """Raises :class:`ConfigError` unless ``workdir`` exists (made if need be) and
   takes a file."""

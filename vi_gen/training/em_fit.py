@@ -98,6 +98,8 @@ def fit_and_evaluate(config: EMConfig, workdir: str, *,
       repairs (after metrics.jsonl is written).
   """
   validate_em(config)
+  if config.dataset == 'mnist':
+    config_lib.require_data('mnist', data_dir, manual_dir)
   check_writable(workdir)
   with loop.workdir_lock(workdir, jax.process_index() == 0):
     if config.float64:

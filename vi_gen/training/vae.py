@@ -35,7 +35,7 @@ from vi_gen.losses import vae as vae_losses
 from vi_gen.training import build
 from vi_gen.training import loop
 from vi_gen.training import vae_step
-from vi_gen.training.config import ConfigError, VAEConfig, validate_vae
+from vi_gen.training.config import ConfigError, VAEConfig, require_data, validate_vae
 
 
 @xla.jit
@@ -167,6 +167,7 @@ def train_and_evaluate(config: VAEConfig, workdir: str, *,
   """
   mesh = parallel.make_mesh() if mesh is None else mesh
   validate_vae(config)
+  require_data(config.dataset, data_dir, manual_dir)
   loop.prepare(config, workdir, mesh, {'batch_size': config.batch_size,
                                        'eval_batch': config.eval_batch})
   return loop.run(

@@ -1,14 +1,16 @@
 """Fault injection on the real entry points, as new processes: kill -9 at random
 points, SIGTERM and Ctrl-C, damaged checkpoints and records, two writers, a
-full disk, unavailable data. Each asserts that nothing finished is lost and that the run, re-run,
-ends where an uninterrupted one ends, and that the user sees one line, never a
-Python traceback.
+full disk, unavailable data, bad inputs; and, in process, a parameter made NaN
+in each model. Each asserts that nothing finished is lost, that the run,
+re-run, ends where an uninterrupted one ends, and that the user sees one line,
+never a Python traceback.
 
 Marked ``faults``: excluded from the default run; ``python -m pytest -m faults``
 runs it (CI's own stage). The full-disk test mounts a small tmpfs in a user
 namespace (``unshare -rm``) and is skipped where that is not allowed.
 """
 
+import dataclasses
 import glob
 import os
 import random
@@ -18,12 +20,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from unittest import mock
 
 from absl.testing import absltest
+from absl.testing import parameterized
+import jax
+import jax.numpy as jnp
 import pytest
 
 from tests import shared_data
 from vi_gen import checkpoint
+from vi_gen.training import loop
 
 # A tiny 2D GAN: 300 stages in a few seconds, evaluated every 50, saved every 25.
 FLAGS = ('--g_hidden=16', '--g_depth=2', '--d_hidden=8', '--d_depth=2',
@@ -254,6 +261,134 @@ class UnavailableDataTest(absltest.TestCase):
       self.assertLess(time.monotonic() - start, 120)  # start-up, not retries
       self.assertFalse(os.path.exists(workdir))
       self.assertEqual(os.listdir(data_dir), [])  # no partial downloads
+
+
+@pytest.mark.faults
+class OneLineErrorTest(parameterized.TestCase):
+  """Bad inputs that used to train on, overflow or end in a traceback: one line
+  on stderr and status 2, before anything is written."""
+
+  @parameterized.named_parameters(
+      ('em_negative_reg_covar', 'em', ['--reg_covar=-1'],
+       'reg_covar must be >= 0, got -1.0'),
+      ('em_nan_reg_covar', 'em', ['--reg_covar=nan'],
+       'reg_covar must be a finite number, got nan'),
+      ('em_more_components_than_points', 'em',
+       ['--num_components=200', '--num_samples=50'],
+       'num_components=200 is more than the 50 points to fit'),
+      ('em_no_components', 'em', ['--num_components=0'],
+       'num_components must be >= 1, got 0'),
+      ('em_negative_pca', 'em', ['--pca_dim=-1', '--config=configs/em_mnist.py'],
+       r'pca_dim must be in \[0, 784\]'),
+      ('em_too_large_pca', 'em', ['--config=configs/em_mnist.py', '--pca_dim=1000'],
+       r'pca_dim must be in \[0, 784\]'),
+      ('em_negative_tol', 'em', ['--tol=-1'], 'tol must be >= 0'),
+      ('em_no_samples', 'em', ['--num_samples=0'], 'num_samples must be >= 1'),
+      ('em_mnist_components', 'em',
+       ['--config=configs/em_mnist.py', '--num_components=100000'],
+       'num_components=100000 is more than the 60000 points'),
+      ('vae_zero_epochs', 'vae', ['--epochs=0'], 'epochs must be >= 1, got 0'),
+      ('vae_negative_epochs', 'vae', ['--epochs=-2'], 'epochs must be >= 1'),
+      ('vae_infinite_rate', 'vae', ['--learning_rate=inf'],
+       'learning_rate must be a finite number, got inf'),
+      ('gan_steps_overflow', 'gan', ['--steps=3000000000'],
+       r'steps=3000000000 is out of range: JAX counts steps and seeds in int32'),
+      ('gan_seed_overflow', 'gan', ['--seed=99999999999999999999'],
+       'seed=99999999999999999999 is out of range'),
+      ('mnist_one_eval_sample', 'gan',
+       ['--config=configs/gan_mnist_exp1.py', '--eval_samples=1'],
+       'eval_samples must be 0 .* or at least 2 on mnist and at most its 10000'),
+      ('mnist_too_many_eval_samples', 'gan',
+       ['--config=configs/gan_mnist_exp1.py', '--eval_samples=20000'],
+       'at most its 10000 test images'),
+      ('distributed_without_a_cluster', 'gan', ['--distributed'],
+       '--distributed: JAX could not start the processes .*; elsewhere give '
+       '--coordinator_address'),
+      ('classifier_zero_epochs', 'mnist_classifier', ['--epochs=0'],
+       'epochs must be >= 1, got 0'),
+  )
+  def test_bad_input(self, experiment, flags, message):
+    workdir = os.path.join(self.create_tempdir().full_path, 'run')
+    args = [*flags] + ([] if experiment == 'mnist_classifier'
+                       else [f'--workdir={workdir}'])
+    result = shared_data.run_python('-m', f'experiments.{experiment}', *args)
+    self.assertEqual(result.returncode, 2, result.stderr[-3000:])
+    self.assertNotIn('Traceback', result.stderr)
+    self.assertRegex(result.stderr.strip().splitlines()[-1],
+                     rf'^experiments.{experiment}: error: {message}')
+    self.assertFalse(os.path.exists(workdir))
+
+  @parameterized.parameters('em', 'vae')
+  def test_a_file_as_workdir(self, experiment):
+    path = self.create_tempfile().full_path
+    result = shared_data.run_python('-m', f'experiments.{experiment}',
+                                    f'--workdir={path}')
+    self.assertEqual(result.returncode, 2, result.stderr[-3000:])
+    self.assertRegex(result.stderr.strip().splitlines()[-1],
+                     rf'^experiments.{experiment}: error: workdir {path} is not '
+                     r'writable')
+
+  def test_a_home_relative_workdir_is_expanded(self):
+    result = shared_data.run_python('-m', 'experiments.gan', '--dry_run',
+                                    '--workdir=~/vi_gen_runs/x')
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertIn(f'workdir: {os.path.expanduser("~/vi_gen_runs/x")}',
+                  result.stdout)
+
+
+def _poisoned(task_class, from_step):
+  """``task_class.advance`` that makes the state's first floating parameter
+  NaN once the step reaches ``from_step``, with the loss left finite."""
+  advance = task_class.advance
+
+  def poisoned(self, state, num):
+    state, result = advance(self, state, num)
+    if int(result['step']) >= from_step:
+      done = []
+
+      def nan_first(x):
+        if not done and jnp.issubdtype(x.dtype, jnp.floating) and x.ndim > 1:
+          done.append(True)
+          return x * jnp.nan
+        return x
+      state = state.replace(**{'g_params' if hasattr(state, 'g_params') else
+                               'params': jax.tree.map(nan_first, getattr(
+                                   state, 'g_params' if hasattr(state, 'g_params')
+                                   else 'params'))})
+    return state, result
+  return poisoned
+
+
+@pytest.mark.faults
+class RealModelsTest(parameterized.TestCase):
+  """No experiment saves a NaN: the GAN, ALI, the AAE and the VAE, with a
+  parameter made NaN at the checkpoint of step 4 while the losses stay
+  finite."""
+
+  @parameterized.parameters('gan', 'ali', 'aae', 'vae')
+  def test_the_last_checkpoint_is_finite_and_the_step_named(self, model):
+    from tests.test_encoder_experiment import _config  # pylint: disable=g-import-not-at-top
+    from tests.test_gan_experiment import TINY as GAN  # pylint: disable=g-import-not-at-top
+    from tests.test_vae_experiment import TINY as VAE  # pylint: disable=g-import-not-at-top
+    from vi_gen.training import adversarial, vae  # pylint: disable=g-import-not-at-top
+    workdir = self.create_tempdir().full_path
+    if model == 'vae':
+      task, train = vae.VAETask, vae.train_and_evaluate
+      config = dataclasses.replace(VAE, steps=6, checkpoint_every=2)
+    else:
+      task, train = adversarial.Toy2DTask, adversarial.train_and_evaluate
+      config = (dataclasses.replace(GAN, steps=6, checkpoint_every=2)
+                if model == 'gan' else
+                _config(model, 'ring8', steps=6, checkpoint_every=2))
+    unit = 'step' if model == 'vae' else 'stage'
+    with mock.patch.object(task, 'advance', _poisoned(task, 4)), \
+        shared_data.mock_tfds():
+      with self.assertRaisesRegex(
+          loop.NonFiniteLossError,
+          rf'non-finite values in \S+( and \d+ more)? at {unit} 4; stopped '
+          r'without saving them\. The last good checkpoint \(step 2\)'):
+        train(config, workdir)
+    self.assertEqual(checkpoint.checkpoint_steps(workdir), [2])
 
 
 def _unshare_works() -> bool:

@@ -117,5 +117,16 @@ class ShorthandTest(absltest.TestCase):
                      ['p', '--steps=3'])
 
 
+class FinalLineTest(absltest.TestCase):
+
+  def test_scores_in_order_or_none(self):
+    record = {'step': 4, 'hq': 96.04, 'modes': 7, 'reverse_kl': 0.5521}
+    self.assertEqual(launch.adversarial_final_line(record),
+                     'final (stage 4): modes 7, hq 96.0%, reverse_kl 0.552')
+    self.assertEqual(launch.adversarial_final_line({'step': 4, 'd_loss': 1.0}),
+                     'final (stage 4): no scores (this configuration computes '
+                     'none)')
+
+
 if __name__ == '__main__':
   absltest.main()

@@ -300,9 +300,9 @@ class OneLineErrorTest(parameterized.TestCase):
        'eval_samples must be 0 .* or at least 2 on mnist and at most its 10000'),
       ('mnist_too_many_eval_samples', 'gan',
        ['--config=configs/gan_mnist_exp1.py', '--eval_samples=20000'],
-       'at most its 10000 test images'),
+       'eval_samples must be .* at most its 10000 test images'),
       ('distributed_without_a_cluster', 'gan', ['--distributed'],
-       '--distributed: JAX could not start the processes .*; elsewhere give '
+       '--distributed: JAX could not start the processes .*, elsewhere give '
        '--coordinator_address'),
       ('classifier_zero_epochs', 'mnist_classifier', ['--epochs=0'],
        'epochs must be >= 1, got 0'),

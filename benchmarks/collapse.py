@@ -199,6 +199,9 @@ def run_one(config: config_lib.GANConfig) -> tuple[dict, float]:
   state = build.create_state(config)
   state, _, bad_step = train_stages(
       state, jnp.asarray(config.steps, jnp.int32), **_train_kwargs(config))
+  # Trained before scoring starts: else the scoring's progress line counts the
+  # training, which JAX dispatches asynchronously, as its own time.
+  state = jax.block_until_ready(state)
   return _score(config, state, bad_step), time.perf_counter() - start
 
 
@@ -210,6 +213,7 @@ def run_bundle(seed_configs) -> tuple[list[dict], float]:
   config = seed_configs[0]
   bundle, _, bad = seeds.train_stages_many(
       bundle, jnp.asarray(config.steps, jnp.int32), **_train_kwargs(config))
+  bundle = jax.block_until_ready(bundle)  # see run_one
   states = seeds.unstack(bundle, len(seed_configs))
   scores = [_score(c, s, b) for c, s, b in zip(seed_configs, states, bad)]
   return scores, (time.perf_counter() - start) / len(seed_configs)

@@ -87,6 +87,7 @@ from vi_gen.data import images
 from vi_gen.losses import ali as ali_losses
 from vi_gen.training import adversarial
 from vi_gen.training import config as config_lib
+from vi_gen.training import validation
 import configs
 
 _DATASETS = flags.DEFINE_list('datasets', ['ring8', 'grid25', 'mnist'], 'Datasets.')
@@ -178,7 +179,7 @@ def check_config_2d() -> None:
     raise config_lib.ConfigError(
         f'{", ".join(unnamed)} differ from configs/ali_ring8.py, and run names '
         'cannot say so: train such a cell with experiments.ali')
-  config_lib.validate_gan(config)
+  validation.validate_gan(config)
 
 
 def _set_2d() -> tuple[tuple[_Setting, object], ...]:

@@ -35,6 +35,7 @@ from vi_gen import checkpoint
 from vi_gen.data import images
 from vi_gen.training import config as schema
 from vi_gen.training import loop
+from vi_gen.training import validation
 
 WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Output directory; re-running on it resumes (default: '
@@ -139,7 +140,7 @@ def main(program: str, default_recipe: str,
                    jax.process_count())
       described = schema.describe(config)
       if DRY_RUN.value:
-        schema.validate(config)
+        validation.validate(config)
         print(f'{program} would run (configuration resolved from --config and '
               f'the flags):\n{described}\nworkdir: {workdir}')
         return
@@ -167,7 +168,7 @@ def main(program: str, default_recipe: str,
 def adopt(config, workdir: str) -> None:
   """Records ``config`` as the maker of ``workdir``'s checkpoints if their
   config.json is missing (``--adopt``), so that the run resumes them."""
-  schema.validate(config)
+  validation.validate(config)
   if (os.path.exists(checkpoint.config_path(workdir))
       or not checkpoint.checkpoint_steps(workdir)):
     logging.info('--adopt: %s has its config.json or no checkpoints; nothing '

@@ -15,6 +15,7 @@ from vi_gen import parallel
 from vi_gen.training import adversarial
 from vi_gen.training import build
 from vi_gen.training import config as config_lib
+from vi_gen.training import validation
 import configs
 
 
@@ -131,7 +132,7 @@ class RecipeTest(parameterized.TestCase):
                                 'preset=exp2 sets .* set preset=custom'):
       adversarial.train_and_evaluate(config, self.create_tempdir().full_path)
     custom = dataclasses.replace(config, preset='custom')
-    config_lib.validate_gan(custom)
+    validation.validate_gan(custom)
     self.assertEqual((custom.batch_norm, custom.d_steps, custom.g_steps),
                      (True, 3, 5))
 

@@ -11,6 +11,7 @@ import pytest
 import configs
 from experiments import launch
 from vi_gen.training import config as config_lib
+from vi_gen.training import validation
 from tests import shared_data
 
 RECIPES = sorted(os.path.basename(p)[:-3]
@@ -26,7 +27,7 @@ class RecipesTest(parameterized.TestCase):
 
   @parameterized.parameters(*RECIPES)
   def test_loads_and_validates(self, name):
-    config_lib.validate(configs.load(name))
+    validation.validate(configs.load(name))
     module = __import__(f'configs.{name}', fromlist=['get_config'])
     # The docstring names its command, its result and its cost.
     self.assertIn('python -m', module.__doc__)

@@ -23,6 +23,7 @@ from vi_gen import parallel
 from vi_gen import records
 from vi_gen.training import config as config_lib
 from vi_gen.training import loop
+from vi_gen.training import validation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,7 +260,7 @@ class RepresentableTest(absltest.TestCase):
     ]
     for config, message in cases:
       with self.assertRaisesRegex(config_lib.ConfigError, message):
-        config_lib.validate(config)
+        validation.validate(config)
 
 
 if __name__ == '__main__':

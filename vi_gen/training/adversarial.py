@@ -38,7 +38,8 @@ from vi_gen.training import loop
 from vi_gen.training import seeds as seeds_lib
 from vi_gen.training import stage as stage_lib
 from vi_gen.training import state as state_lib
-from vi_gen.training.config import GANConfig, require_data, validate_gan
+from vi_gen.training.config import GANConfig
+from vi_gen.training.validation import require_data, validate_gan
 
 State = state_lib.AdversarialState
 

@@ -26,9 +26,9 @@ from vi_gen import plotting
 from vi_gen import records
 from vi_gen.data import images
 from vi_gen.data import toy2d
-from vi_gen.training import config as config_lib
 from vi_gen.training import loop
-from vi_gen.training.config import ConfigError, EMConfig, check_writable
+from vi_gen.training import validation
+from vi_gen.training.config import ConfigError, EMConfig
 
 
 # MNIST's training set: its images, and the pixels of one.
@@ -38,7 +38,7 @@ MNIST_TRAIN, MNIST_PIXELS = 60_000, 784
 def validate_em(config: EMConfig) -> None:
   """Raises :class:`ConfigError` with a one-line reason if ``config`` cannot
   run (before any data is drawn or loaded)."""
-  config_lib.representable(config)
+  validation.representable(config)
   if config.dataset not in (*toy2d.DATASETS, 'mnist'):
     raise ConfigError(f'unknown dataset {config.dataset!r}; choose one of '
                       f'{", ".join((*toy2d.DATASETS, "mnist"))}')
@@ -99,8 +99,8 @@ def fit_and_evaluate(config: EMConfig, workdir: str, *,
   """
   validate_em(config)
   if config.dataset == 'mnist':
-    config_lib.require_data('mnist', data_dir, manual_dir)
-  check_writable(workdir)
+    validation.require_data('mnist', data_dir, manual_dir)
+  validation.check_writable(workdir)
   with loop.workdir_lock(workdir, jax.process_index() == 0):
     if config.float64:
       with jax.enable_x64(True):

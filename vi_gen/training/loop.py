@@ -45,7 +45,8 @@ from vi_gen import filelock
 from vi_gen import parallel
 from vi_gen import progress as progress_lib
 from vi_gen import records
-from vi_gen.training.config import ConfigError, check_writable, describe
+from vi_gen.training.config import ConfigError, describe
+from vi_gen.training.validation import check_writable
 
 
 class NonFiniteLossError(FloatingPointError):

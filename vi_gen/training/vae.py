@@ -35,7 +35,8 @@ from vi_gen.losses import vae as vae_losses
 from vi_gen.training import build
 from vi_gen.training import loop
 from vi_gen.training import vae_step
-from vi_gen.training.config import ConfigError, VAEConfig, require_data, validate_vae
+from vi_gen.training.config import ConfigError, VAEConfig
+from vi_gen.training.validation import require_data, validate_vae
 
 
 @xla.jit

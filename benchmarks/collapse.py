@@ -30,7 +30,11 @@ updates per stage. ``--steps`` (default 1,000) sets the length when
 Each finished run is appended to ``--out_dir/<name>.runs.jsonl`` with its
 configuration; a re-run takes the runs recorded there for the same
 configuration instead of training them again, so an interrupted benchmark
-continues where it stopped. Results: ``--out_dir/<name>.{md,json}``.
+continues where it stopped. Results: ``--out_dir/<name>.{md,json}``, and
+``<name>.png``, modes and reverse KL against λ for each anchor against its
+control's band and the published rows. ``--table_only`` trains nothing and
+writes them from the runs recorded so far (arms with missing seeds show their
+count; paired differences use the seeds both arms have).
 
 ``--shard=k/n`` trains only runs k, k+n, k+2n, … of the benchmark (those not
 yet recorded) and writes no table; n processes with k = 0 … n−1 share the record, and a last
@@ -64,7 +68,11 @@ from absl import flags
 from ml_collections import config_flags
 import jax
 import jax.numpy as jnp
-import numpy as np
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np  # pylint: disable=g-import-not-at-top
 
 from benchmarks import stats
 from vi_gen.data import toy2d
@@ -103,6 +111,10 @@ flags.register_validator(
     '--shard must be k/n with 0 <= k < n')
 flags.register_validator(
     'arms', lambda arms: set(arms) <= set(ARMS), f'--arms must be of {ARMS}')
+_TABLE_ONLY = flags.DEFINE_boolean(
+    'table_only', False, 'Train nothing: write the table and plot from the runs '
+    'recorded so far, arms with some seeds missing included (their seeds '
+    'counted) and arms with none left out.')
 _BUNDLE = flags.DEFINE_boolean(
     'bundle', None, "Train each arm's seeds as one vmapped program (default: on "
     'a GPU or TPU, not on a CPU, where it measured no faster).')
@@ -220,11 +232,13 @@ def run_bundle(seed_configs) -> tuple[list[dict], float]:
 
 
 def paired(runs: list[dict], control: list[dict]) -> dict:
-  """Mean ± standard error over seeds of (arm − control), per score."""
-  out = {}
+  """Mean ± standard error over the seeds both have of (arm − control), per
+  score; ``seeds`` is how many that is."""
+  by_seed = {c['seed']: c for c in control}
+  pairs = [(r, by_seed[r['seed']]) for r in runs if r['seed'] in by_seed]
+  out = {'seeds': len(pairs)}
   for key in ('modes', 'hq', 'reverse_kl'):
-    out[key], out[key + '_se'] = stats.mean_se(
-        [r[key] - c[key] for r, c in zip(runs, control)])
+    out[key], out[key + '_se'] = stats.mean_se([r[key] - c[key] for r, c in pairs])
   return out
 
 
@@ -276,10 +290,17 @@ def main(argv):
           'with the same command without --shard once every shard has finished.')
     return
 
-  rows, by_name = [], {}
+  rows, by_name, missing = [], {}, []
   for dataset, name, overrides, control, configs_ in cells:
-    _train(configs_, bundle, record_path, recorded, name)
-    runs = [{**recorded[_key(c)], 'seed': c.seed} for c in configs_]
+    if not _TABLE_ONLY.value:
+      _train(configs_, bundle, record_path, recorded, name)
+    runs = [{**recorded[_key(c)], 'seed': c.seed} for c in configs_
+            if _key(c) in recorded]
+    if len(runs) < len(configs_):
+      missing.append(f'{dataset} {name}: {len(configs_) - len(runs)} of '
+                     f'{len(configs_)} seeds not run')
+    if not runs:
+      continue
     row = {'dataset': dataset, 'arm': name, **overrides,
            'seeds': len(runs), 'first_seed': _FIRST_SEED.value,
            'steps': base.steps, 'bundled': bundle,
@@ -296,9 +317,16 @@ def main(argv):
     print(_format_row(row), flush=True)
 
   table = markdown_table(rows, base)
+  if missing:
+    table += '\nNot yet run: ' + '; '.join(missing) + '.\n'
   print('\n' + table)
   stats.write_results(_OUT_DIR.value, _NAME.value, table,
-                      {'config': dataclasses.asdict(base), 'rows': rows})
+                      {'config': dataclasses.asdict(base), 'rows': rows,
+                       'missing': missing})
+  if any(r['reg_lambda'] > 0 for r in rows):
+    path = os.path.join(_OUT_DIR.value, f'{_NAME.value}.png')
+    plot_lambdas(rows, path)
+    print(f'plot: {path}')
 
 
 def _format_row(row):
@@ -317,22 +345,27 @@ def markdown_table(rows, base):
            f', {base.lr_decay} decay' + (f' over the last {base.lr_decay_stages}'
                                          if base.lr_decay_stages else ''))
   first = rows[0]['first_seed']
+  last = first + max(r['seeds'] for r in rows) - 1
   lines = [
       f'Budget: {base.steps} stages per run, batch {base.batch_size}, '
-      f'Adam({base.g_lr:g}, β₁={base.beta1:g}){decay}, seeds {first}–'
-      f'{first + rows[0]["seeds"] - 1}; mean ± standard error; 2,500 samples '
-      'scored after training. "vs control": the mean over seeds of (arm − its '
-      'control), same seeds and initialisation, ± its standard error.', '',
-      '| dataset | arm | modes | HQ % | reverse KL | vs control: modes / HQ / KL '
-      '| median wall s/run | diverged |',
-      '|---|---|---|---|---|---|---|---|']
+      f'Adam({base.g_lr:g}, β₁={base.beta1:g}){decay}, seeds {first}–{last} '
+      '(an arm with fewer has its count in "seeds"); mean ± standard error; '
+      '2,500 samples scored after training. "vs control": the mean over seeds '
+      'of (arm − its control), same seeds and initialisation, ± its standard '
+      'error.', '',
+      '| dataset | arm | seeds | modes | HQ % | reverse KL | vs control: modes / '
+      'HQ / KL | median wall s/run | diverged |',
+      '|---|---|---|---|---|---|---|---|---|']
   for r in rows:
     versus = (f'{_pm(r["vs_control"], "modes", 1)} / '
               f'{_pm(r["vs_control"], "hq", 1)} / '
               f'{_pm(r["vs_control"], "reverse_kl", 3)}'
               if 'vs_control' in r else '')
+    if 'vs_control' in r and r['vs_control']['seeds'] != r['seeds']:
+      versus += f' ({r["vs_control"]["seeds"]} paired seeds)'
     lines.append(
-        f'| {r["dataset"]} | {r["arm"]} | {r["modes"]:.1f} ± {r["modes_se"]:.1f} '
+        f'| {r["dataset"]} | {r["arm"]} | {r["seeds"]} | {r["modes"]:.1f} ± '
+        f'{r["modes_se"]:.1f} '
         f'| {r["hq"]:.1f} ± {r["hq_se"]:.1f} | {r["reverse_kl"]:.3f} ± '
         f'{r["reverse_kl_se"]:.3f} | {versus} | {r["wall_s_per_run"]:.1f} | '
         f'{r["diverged"]} |')
@@ -347,6 +380,48 @@ def markdown_table(rows, base):
     for model, modes, hq, kl in PUBLISHED.get(dataset, []):
       lines.append(f'| {dataset} | {model} | {modes} | {hq} | {kl} |')
   return '\n'.join(lines) + '\n'
+
+
+def plot_lambdas(rows, path: str) -> None:
+  """Modes and reverse KL against λ, per dataset: each anchor's arms with
+  their standard errors, its control as a band, the published rows as lines."""
+  datasets = list(dict.fromkeys(r['dataset'] for r in rows))
+  fig, axes = plt.subplots(len(datasets), 2, figsize=(10, 3.6 * len(datasets)),
+                           dpi=100, squeeze=False)
+  families = {1: ('previous', 'control', 'C0'),
+              2: ('stage (2 G updates)', 'stage control', 'C1')}
+  for ax_row, dataset in zip(axes, datasets):
+    mine = [r for r in rows if r['dataset'] == dataset]
+    lambdas = sorted({r['reg_lambda'] for r in mine if r['reg_lambda'] > 0})
+    for ax, key, label in zip(ax_row, ('modes', 'reverse_kl'),
+                              ('modes covered', 'reverse KL')):
+      for g_repeats, (family, control_name, colour) in families.items():
+        arms_ = sorted((r for r in mine if r['g_repeats'] == g_repeats
+                        and r['reg_lambda'] > 0), key=lambda r: r['reg_lambda'])
+        control = [r for r in mine if r['g_repeats'] == g_repeats
+                   and r['reg_lambda'] == 0]
+        if arms_:
+          ax.errorbar([r['reg_lambda'] for r in arms_], [r[key] for r in arms_],
+                      yerr=[r[key + '_se'] for r in arms_], marker='o',
+                      capsize=3, color=colour, label=f'{family}, λ > 0')
+        if control and lambdas:
+          c = control[0]
+          ax.axhline(c[key], color=colour, ls=':',
+                     label=f'{control_name} (λ = 0)')
+          ax.axhspan(c[key] - c[key + '_se'], c[key] + c[key + '_se'],
+                     color=colour, alpha=0.15)
+      column = {'modes': 0, 'reverse_kl': 2}[key]
+      # The published plain GAN and PacGAN rows (ALI's is left out).
+      for (model, *scores), ls in zip(PUBLISHED.get(dataset, [])[::2], ('--', '-.')):
+        ax.axhline(scores[column], color='grey', ls=ls,
+                   label=f'published {model}')
+      ax.set(xscale='log', xlabel='λ', ylabel=label, title=f'{dataset}: {label}')
+      if lambdas:
+        ax.set_xticks(lambdas, [f'{lam:g}' for lam in lambdas])
+    ax_row[0].legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
 
 
 if __name__ == '__main__':

@@ -71,6 +71,15 @@ class CollapseTest(absltest.TestCase):
       self.assertIn(f'shard {shard}: its 2 runs are recorded', result.stdout)
       self.assertEqual(result.stdout.count(' seed '), 2)
       self.assertFalse(os.path.exists(os.path.join(out_dir, 't.json')))
+      if shard == '0/2':  # control seed 3 and previous seed 3 are in
+        partial, stdout = self._run(out_dir, '--table_only', *flags)
+        self.assertNotIn(' seed ', stdout)  # --table_only trains nothing
+        self.assertEqual([r['seeds'] for r in partial], [1, 1])
+        self.assertEqual(partial[1]['vs_control']['seeds'], 1)
+        self.assertIn('Not yet run: ring8 control (λ=0): 1 of 2 seeds not run', stdout)
+        self.assertTrue(os.path.exists(os.path.join(out_dir, 't.png')))
+        for suffix in ('json', 'md'):  # so that shard 1/2 is seen to write none
+          os.remove(os.path.join(out_dir, f't.{suffix}'))
     rows, stdout = self._run(out_dir, *flags)
     self.assertNotIn(' seed 3:', stdout)  # nothing left to train
     self.assertEqual([len(r['runs']) for r in rows], [2, 2])

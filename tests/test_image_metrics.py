@@ -42,6 +42,17 @@ class StackedModesTest(absltest.TestCase):
   def test_rejects_wrong_shapes(self):
     with self.assertRaises(ValueError):
       image_metrics.stacked_mnist_modes(np.zeros((5, 2), int))
+    with self.assertRaises(ValueError):
+      image_metrics.digit_modes(np.zeros((5, 3), int))
+
+  def test_digits_on_mnist(self):
+    # 6 of 10 digits: 0 four times as often as each of 1-5 (p = 4/9, 1/9 × 5).
+    labels = np.concatenate([np.zeros(400), np.repeat(np.arange(1, 6), 100)])
+    result = image_metrics.digit_modes(labels.astype(int)[:, None])
+    self.assertEqual(result.modes, 6)
+    expected = 4 / 9 * math.log(40 / 9) + 5 / 9 * math.log(10 / 9)
+    self.assertAlmostEqual(result.kl, expected, places=12)
+    self.assertEqual(result.counts.tolist(), [400] + [100] * 5 + [0] * 4)
 
 
 class FrechetDistanceTest(absltest.TestCase):

@@ -1,9 +1,10 @@
-"""Image metrics: stacked-MNIST mode coverage and the Fréchet distance.
+"""Image metrics: MNIST and stacked-MNIST mode coverage and the Fréchet distance.
 
 Stacked MNIST (VEEGAN, Srivastava et al. 2017; PacGAN, Lin et al. 2018): the fixed
 classifier labels each of the three channels; the label triple is the mode (1,000
 of them). Report the number of modes hit and KL(mode histogram ‖ uniform over
-1,000), from 26,000 samples.
+1,000), from 26,000 samples. On MNIST the same with one channel: the digit is the
+mode (10 of them), from the FD's 10,000 samples.
 
 Fréchet distance: between Gaussians fitted to two feature sets (the fixed MNIST
 classifier's 128-unit layer, per channel and concatenated for stacked MNIST),
@@ -27,17 +28,29 @@ class StackedModes:
   counts: np.ndarray  # [1000] histogram
 
 
-def stacked_mnist_modes(labels: np.ndarray) -> StackedModes:
-  """Mode coverage and KL to uniform from ``[N, 3]`` per-channel digit labels."""
+def label_modes(labels: np.ndarray, channels: int) -> StackedModes:
+  """Mode coverage and KL to uniform from ``[N, channels]`` per-channel digit
+  labels: the mode is the digit tuple, of 10**channels."""
   labels = np.asarray(labels)
-  if labels.ndim != 2 or labels.shape[1] != 3:
-    raise ValueError(f'expected [N, 3] labels, got {labels.shape}')
-  codes = labels[:, 0] * 100 + labels[:, 1] * 10 + labels[:, 2]
-  counts = np.bincount(codes, minlength=STACKED_MNIST_MODES)
+  if labels.ndim != 2 or labels.shape[1] != channels:
+    raise ValueError(f'expected [N, {channels}] labels, got {labels.shape}')
+  num_modes = 10**channels
+  codes = labels @ (10**np.arange(channels - 1, -1, -1))
+  counts = np.bincount(codes, minlength=num_modes)
   p = counts / counts.sum()
   nz = p > 0
-  kl = float(np.sum(p[nz] * np.log(p[nz] * STACKED_MNIST_MODES)))
+  kl = float(np.sum(p[nz] * np.log(p[nz] * num_modes)))
   return StackedModes(modes=int(nz.sum()), kl=kl, counts=counts)
+
+
+def stacked_mnist_modes(labels: np.ndarray) -> StackedModes:
+  """Mode coverage and KL to uniform from ``[N, 3]`` per-channel digit labels."""
+  return label_modes(labels, 3)
+
+
+def digit_modes(labels: np.ndarray) -> StackedModes:
+  """Digits covered (of 10) and KL to uniform from ``[N, 1]`` MNIST labels."""
+  return label_modes(labels, 1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,8 +6,10 @@ with one of two tasks and writes to ``workdir``:
 * ``config.json``: the configuration (checked on resume);
 * ``metrics.jsonl``: one JSON object per evaluation with ``step``, the dataset's
   metrics, the training losses averaged since the previous evaluation, and
-  throughput. 2D: ``modes``, ``hq`` (percent), ``reverse_kl``. MNIST: ``fd`` and
-  ``fd_floor``; stacked MNIST also ``stacked_modes`` and ``stacked_kl``. The
+  throughput. 2D: ``modes``, ``hq`` (percent), ``reverse_kl``. MNIST: ``fd``,
+  ``fd_floor``, ``digit_modes`` and ``digit_kl`` (the fixed classifier's digits
+  of the samples, of 10, and their histogram's KL to uniform); stacked MNIST
+  ``stacked_modes`` and ``stacked_kl`` instead of the digits. The
   AAE and ALI add their encoder's scores;
 * ``samples_STEP.png``: 2D samples over the true modes, or an 8×8 grid of images
   from a fixed z;
@@ -235,6 +237,9 @@ class ImageTask:
     if self.config.dataset == 'stacked_mnist':
       modes = image_metrics.stacked_mnist_modes(labels)
       scores.update(stacked_modes=modes.modes, stacked_kl=modes.kl)
+    else:
+      modes = image_metrics.digit_modes(labels)
+      scores.update(digit_modes=modes.modes, digit_kl=modes.kl)
     return scores
 
   def describe(self, record: dict) -> str:
@@ -243,6 +248,9 @@ class ImageTask:
     if 'stacked_modes' in scores:
       parts.append(f'modes {scores["stacked_modes"]}/1000  '
                    f'kl {scores["stacked_kl"]:.3f}')
+    if 'digit_modes' in scores:
+      parts.append(f'digits {scores["digit_modes"]}/10  '
+                   f'kl {scores["digit_kl"]:.3f}')
     if 'fd' in scores:
       parts.append(f'fd {scores["fd"]:.3f} (floor {scores["fd_floor"]:.3f})')
     return (('  '.join(parts) + _describe_encoder(scores)).strip()

@@ -59,30 +59,23 @@ stages makes it a different draw of the same run.
 """
 
 import dataclasses
-import json
 import os
-import time
 
 from absl import app
 from absl import flags
 from ml_collections import config_flags
 import jax
-import jax.numpy as jnp
 import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+from benchmarks import runs2d
 from benchmarks import stats
 from vi_gen.data import toy2d
-from vi_gen.metrics.modes2d import mode_metrics
-from vi_gen.metrics import evaluation
-from vi_gen.training import build
 from vi_gen.training import config as config_lib
-from vi_gen.training import seeds
 import configs
-from vi_gen.training.stage import train_stages
 
 ARMS = ('control', 'previous', 'stage_control', 'stage')
 
@@ -107,7 +100,7 @@ _SHARD = flags.DEFINE_string(
     'shard', None, 'k/n: train only runs k, k+n, k+2n, … of the benchmark, and '
     'write no table.')
 flags.register_validator(
-    'shard', lambda s: s is None or _parse_shard(s) is not None,
+    'shard', lambda s: s is None or stats.parse_shard(s) is not None,
     '--shard must be k/n with 0 <= k < n')
 flags.register_validator(
     'arms', lambda arms: set(arms) <= set(ARMS), f'--arms must be of {ARMS}')
@@ -128,12 +121,6 @@ PUBLISHED = {
 }
 
 
-def _parse_shard(text):
-  try:
-    k, n = map(int, text.split('/'))
-  except ValueError:
-    return None
-  return (k, n) if 0 <= k < n else None
 
 
 def arms():
@@ -171,66 +158,6 @@ def base_config() -> config_lib.GANConfig:
   return dataclasses.replace(config_lib.from_dict(_CONFIG.value), **fields)
 
 
-def _key(config: config_lib.GANConfig) -> str:
-  return json.dumps(dataclasses.asdict(config), sort_keys=True)
-
-
-def recorded_runs(path: str) -> dict:
-  """The runs of ``path`` (one JSON object per line), by configuration."""
-  if not os.path.exists(path):
-    return {}
-  with open(path) as f:
-    return {_key(config_lib.GANConfig(**r['config'])): r['scores']
-            for r in map(json.loads, filter(str.strip, f))}
-
-
-def _record(path: str, config, scores: dict) -> None:
-  with open(path, 'a') as f:
-    f.write(json.dumps({'config': dataclasses.asdict(config), 'scores': scores})
-            + '\n')
-
-
-def _score(config: config_lib.GANConfig, state, bad_step) -> dict:
-  mixture = toy2d.get_mixture(config.dataset)
-  z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1),
-                        (config.eval_samples, config.latent_dim))
-  result = mode_metrics(evaluation.generate(state, z), mixture.means, mixture.sigma)
-  return {'modes': int(result.modes), 'hq': float(result.hq),
-          'reverse_kl': float(result.reverse_kl), 'diverged_at': int(bad_step)}
-
-
-def _train_kwargs(config):
-  return dict(schedule=build.schedule(config),
-              sample_real=toy2d.real_sampler(config.dataset),
-              batch_size=config.batch_size)
-
-
-def run_one(config: config_lib.GANConfig) -> tuple[dict, float]:
-  """Trains one seed for config.steps stages; returns final metrics and seconds."""
-  start = time.perf_counter()
-  state = build.create_state(config)
-  state, _, bad_step = train_stages(
-      state, jnp.asarray(config.steps, jnp.int32), **_train_kwargs(config))
-  # Trained before scoring starts: else the scoring's progress line counts the
-  # training, which JAX dispatches asynchronously, as its own time.
-  state = jax.block_until_ready(state)
-  return _score(config, state, bad_step), time.perf_counter() - start
-
-
-def run_bundle(seed_configs) -> tuple[list[dict], float]:
-  """Trains the seeds of ``seed_configs`` (one arm) as one vmapped program;
-  returns each seed's final metrics and the seconds per seed."""
-  start = time.perf_counter()
-  bundle = seeds.stack([build.create_state(c) for c in seed_configs])
-  config = seed_configs[0]
-  bundle, _, bad = seeds.train_stages_many(
-      bundle, jnp.asarray(config.steps, jnp.int32), **_train_kwargs(config))
-  bundle = jax.block_until_ready(bundle)  # see run_one
-  states = seeds.unstack(bundle, len(seed_configs))
-  scores = [_score(c, s, b) for c, s, b in zip(seed_configs, states, bad)]
-  return scores, (time.perf_counter() - start) / len(seed_configs)
-
-
 def paired(runs: list[dict], control: list[dict]) -> dict:
   """Mean ± standard error over the seeds both have of (arm − control), per
   score; ``seeds`` is how many that is."""
@@ -254,17 +181,17 @@ def _cells(base):
 
 def _train(configs_, bundle, record_path, recorded, label) -> None:
   """Trains one arm's configs not yet recorded, recording each as it ends."""
-  todo = [c for c in configs_ if _key(c) not in recorded]
+  todo = [c for c in configs_ if stats.run_key(c) not in recorded]
   if bundle and todo:
-    runs, wall = run_bundle(todo)
+    runs, wall = runs2d.run_bundle(todo)
     done = [(c, s, wall) for c, s in zip(todo, runs)]
   else:
-    done = ((c, *run_one(c)) for c in todo)  # each trained as it is recorded
+    done = ((c, *runs2d.run_one(c)) for c in todo)  # each trained as it is recorded
   for config, scores, wall in done:
     scores['seconds'] = wall
     scores['xla_flags'] = os.environ.get('XLA_FLAGS', '')
-    recorded[_key(config)] = scores
-    _record(record_path, config, scores)
+    recorded[stats.run_key(config)] = scores
+    stats.record_run(record_path, config, scores)
     num_modes = toy2d.get_mixture(config.dataset).num_modes
     print(f'  {config.dataset} {label} seed {config.seed}: {scores["modes"]}/'
           f'{num_modes} modes, {scores["hq"]:.1f}% HQ, KL '
@@ -277,10 +204,10 @@ def main(argv):
   bundle = (_BUNDLE.value if _BUNDLE.value is not None
             else jax.default_backend() != 'cpu')
   record_path = os.path.join(_OUT_DIR.value, f'{_NAME.value}.runs.jsonl')
-  recorded = recorded_runs(record_path)
+  recorded = stats.recorded_runs(record_path)
   cells = _cells(base)
   if _SHARD.value:
-    k, n = _parse_shard(_SHARD.value)
+    k, n = stats.parse_shard(_SHARD.value)
     mine = [(name, c) for _, name, _, _, configs_ in cells
             for c in configs_][k::n]
     for name in dict.fromkeys(name for name, _ in mine):
@@ -294,8 +221,8 @@ def main(argv):
   for dataset, name, overrides, control, configs_ in cells:
     if not _TABLE_ONLY.value:
       _train(configs_, bundle, record_path, recorded, name)
-    runs = [{**recorded[_key(c)], 'seed': c.seed} for c in configs_
-            if _key(c) in recorded]
+    runs = [{**recorded[stats.run_key(c)], 'seed': c.seed} for c in configs_
+            if stats.run_key(c) in recorded]
     if len(runs) < len(configs_):
       missing.append(f'{dataset} {name}: {len(configs_) - len(runs)} of '
                      f'{len(configs_)} seeds not run')

@@ -1,9 +1,11 @@
 """Summary statistics and result files shared by the benchmark scripts."""
 
+import dataclasses
 import json
 import os
-from typing import Any
+from typing import Any, Optional
 
+from vi_gen.training import config as config_lib
 from vi_gen.training import seeds
 
 # The one mean ± standard error, also what many-seed runs record.
@@ -22,3 +24,38 @@ def write_results(out_dir: str, name: str, table: str, data: Any) -> None:
   write_markdown(out_dir, name, table)
   with open(os.path.join(out_dir, f'{name}.json'), 'w') as f:
     json.dump(data, f, indent=2)
+
+
+# A benchmark's run record: one JSON line per finished run, its configuration
+# and scores, appended as each run ends and read back on re-run so that only
+# the runs not yet recorded are trained.
+
+
+def run_key(config: config_lib.GANConfig) -> str:
+  """The record's key of a run: its whole configuration."""
+  return json.dumps(dataclasses.asdict(config), sort_keys=True)
+
+
+def recorded_runs(path: str) -> dict:
+  """The runs of ``path`` (one JSON object per line), by configuration."""
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return {run_key(config_lib.GANConfig(**r['config'])): r['scores']
+            for r in map(json.loads, filter(str.strip, f))}
+
+
+def record_run(path: str, config: config_lib.GANConfig, scores: dict) -> None:
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+  with open(path, 'a') as f:
+    f.write(json.dumps({'config': dataclasses.asdict(config), 'scores': scores})
+            + '\n')
+
+
+def parse_shard(text: str) -> Optional[tuple[int, int]]:
+  """``'k/n'`` as (k, n), or None unless 0 <= k < n."""
+  try:
+    k, n = map(int, text.split('/'))
+  except ValueError:
+    return None
+  return (k, n) if 0 <= k < n else None

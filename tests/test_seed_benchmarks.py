@@ -87,6 +87,57 @@ class CollapseTest(absltest.TestCase):
 
 
 @pytest.mark.integration
+class StabilityTest(absltest.TestCase):
+
+  def test_every_cell_is_scored_and_each_run_has_the_outcome_its_scores_give(self):
+    shared_data.skip_without_mnist_files(self)
+    out_dir = self.create_tempdir().full_path
+    flags = ('-m', 'benchmarks.stability', '--tasks=ring8,mnist_exp1', '--seeds=2',
+             '--steps_2d=3', '--steps_exp1=2', '--mnist_samples=200',
+             '--lr_multipliers=1', '--g_repeats=1,2', '--name=t',
+             '--lambdas=ring8:100,mnist_exp1:5', f'--out_dir={out_dir}',
+             f'--workdir={out_dir}/runs', f'--manual_dir={shared_data.MANUAL_DIR}')
+    result = shared_data.run_python(*flags, timeout=900)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    with open(os.path.join(out_dir, 't.json')) as f:
+      report = json.load(f)
+    rows = {(r['task'], r['reg_lambda'], r['g_repeats']): r for r in report['rows']}
+    self.assertLen(rows, 8)  # 2 tasks × 2 λ × 1 rate × 2 G updates
+    for (task, reg_lambda, _), row in rows.items():
+      self.assertEqual(row['seeds'], 2)
+      self.assertEqual(sum(row[k] for k in ('diverged', 'unfit', 'collapsed',
+                                            'succeeded')), 2)
+      for run in row['runs']:
+        if run['diverged_at']:
+          expected = 'diverged'
+        elif task == 'ring8':
+          expected = ('unfit' if run['hq'] < 50 else 'collapsed'
+                      if run['reverse_kl'] >= np.log(4) else 'succeeded')
+        else:
+          expected = 'collapsed' if run['digit_kl'] >= np.log(4) else 'succeeded'
+        self.assertEqual(run['outcome'], expected)
+    # exp1 with one G update per stage: the term cannot act (gradient 0 at G =
+    # G°), so its λ > 0 cell is the λ = 0 runs, trained once.
+    self.assertTrue(rows['mnist_exp1', 5.0, 1]['inert'])
+    self.assertEqual(rows['mnist_exp1', 5.0, 1]['runs'],
+                     rows['mnist_exp1', 0.0, 1]['runs'])
+    self.assertFalse(rows['mnist_exp1', 5.0, 2]['inert'])
+    self.assertFalse(rows['ring8', 100.0, 1]['inert'])  # the previous anchor acts
+    with open(os.path.join(out_dir, 't.runs.jsonl')) as f:
+      self.assertLen(f.readlines(), 14)
+    self.assertTrue(os.path.exists(os.path.join(out_dir, 't.png')))
+    self.assertIn('† The λ = 0 runs', result.stdout)
+    self.assertFalse(os.path.exists(os.path.join(
+        out_dir, 'runs', 'mnist_exp1_lambda5_lr1x_g2_seed1', 'checkpoints')))
+    # --table_only trains nothing and writes the same rows.
+    again = shared_data.run_python(*flags, '--table_only', timeout=600)
+    self.assertEqual(again.returncode, 0, again.stderr[-3000:])
+    self.assertNotIn(' seed ', again.stdout)
+    with open(os.path.join(out_dir, 't.json')) as f:
+      self.assertEqual(json.load(f)['rows'], report['rows'])
+
+
+@pytest.mark.integration
 class SeedsSpeedTest(absltest.TestCase):
 
   def test_every_stage_and_n_is_measured(self):

@@ -7,7 +7,8 @@ r"""Stacked MNIST: the paper's two DCGAN schedules, with and without the regular
 Each run is the recipe ``configs/gan_stacked_mnist_<schedule>.py`` with its
 λ, seed, length and width set. Arms: ``exp1`` (BatchNorm; 1 D update, snapshot, 2 G updates on one z) and
 ``exp2`` (no BatchNorm; 5 D updates, snapshot, 5 z × 2 G updates), each with
-λ = 0 (the control) and λ = --reg_lambda (the paper's 5), over --seeds seeds.
+each λ of --lambdas (default 0, the control, and the paper's 5), over --seeds
+seeds.
 Everything else is the paper's code: DCGAN width 64 at 28×28×3, z ∈ R¹⁰⁰, batch
 64, Adam(2e-4, β₁ = 0.5).
 
@@ -21,8 +22,14 @@ Budget: by default both schedules consume the same data and G updates — 6,000 
 updates and 12,000 G updates (exp1: 6,000 stages; exp2: 1,200) — which takes
 roughly 25 minutes per run on two CPU cores. --epochs=E instead trains E epochs
 of the 60,000 training digits per D update (the paper: 50). Runs live in
---workdir/<arm>_seed<seed> and are resumed, so an interrupted benchmark picks up
-where it stopped. Writes --out_dir/stacked_mnist.{md,json,png}.
+--workdir (one folder per schedule, length, λ and seed) and are resumed, so an
+interrupted benchmark picks up where it stopped. Writes
+--out_dir/<--name>.{md,json,png}; the plot is each arm's FD against G updates.
+
+``--shard=k/n`` trains only runs k, k+n, … and writes no table; on a CPU with
+c cores, c single-threaded processes (as in :mod:`benchmarks.collapse`) share
+the work, and a last invocation without ``--shard`` writes the table from
+their finished runs.
 
 ``--bundle`` trains each arm's seeds as one many-seed run
 (``--num_seeds``, in ``--workdir/<arm>_seeds0-<N-1>``, each seed's records in
@@ -52,7 +59,15 @@ from vi_gen.training import config as config_lib
 import configs
 
 _SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds per arm.')
-_REG_LAMBDA = flags.DEFINE_float('reg_lambda', 5.0, 'λ of the regularised arms.')
+_LAMBDAS = flags.DEFINE_list('lambdas', ['0', '5'],
+                              'λ of the arms per schedule (0: the control).')
+_NAME = flags.DEFINE_string('name', 'stacked_mnist', 'Results file name.')
+_SHARD = flags.DEFINE_string(
+    'shard', None, 'k/n: train only runs k, k+n, k+2n, … (schedule, λ, seed in '
+    'table order) and write no table.')
+flags.register_validator(
+    'shard', lambda s: s is None or stats.parse_shard(s) is not None,
+    '--shard must be k/n with 0 <= k < n')
 _EXP1_STEPS = flags.DEFINE_integer('exp1_steps', 6000, 'Stages per exp1 run.')
 _EXP2_STEPS = flags.DEFINE_integer('exp2_steps', 1200, 'Stages per exp2 run.')
 _EPOCHS = flags.DEFINE_float(
@@ -79,7 +94,7 @@ PUBLISHED = [('DCGAN (VEEGAN Table 2)', 99, 3.4),
 
 def arms():
   for preset in _PRESETS.value:
-    for reg_lambda in (0.0, _REG_LAMBDA.value):
+    for reg_lambda in map(float, _LAMBDAS.value):
       yield preset, reg_lambda
 
 
@@ -113,7 +128,9 @@ def _result(seed: int, steps: int, records: list[dict], run_seconds: float,
           'stacked_kl': final['stacked_kl'], 'fd': final['fd'],
           'fd_floor': final['fd_floor'], 'run_seconds': run_seconds,
           'this_call_seconds': wall,
-          'curve': [(r['step'], r['fd']) for r in records]}
+          'curve': [(r['step'], r['fd']) for r in records],
+          'modes_curve': [(r['step'], r['stacked_modes'], r['stacked_kl'])
+                          for r in records]}
 
 
 def _train(config, workdir: str) -> float:
@@ -125,7 +142,9 @@ def _train(config, workdir: str) -> float:
 
 def run_one(preset: str, reg_lambda: float, seed: int) -> dict:
   config = _config(preset, reg_lambda, seed=seed)
-  workdir = os.path.join(_WORKDIR.value, f'{preset}_lambda{reg_lambda:g}_seed{seed}')
+  workdir = os.path.join(
+      _WORKDIR.value, f'{preset}_steps{config.steps}_evals{_EVALS.value}_width'
+      f'{config.width}_lambda{reg_lambda:g}_seed{seed}')
   wall = _train(config, workdir)
   records = records_lib.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
   return _result(seed, config.steps, records, _run_seconds(records), wall)
@@ -165,6 +184,15 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   bundle = (_BUNDLE.value if _BUNDLE.value is not None
             else jax.default_backend() != 'cpu')
+  if _SHARD.value:
+    k, n = stats.parse_shard(_SHARD.value)
+    mine = [(preset, reg_lambda, seed) for preset, reg_lambda in arms()
+            for seed in range(_SEEDS.value)][k::n]
+    for preset, reg_lambda, seed in mine:
+      list(_printed([run_one(preset, reg_lambda, seed)], preset, reg_lambda))
+    print(f'shard {k}/{n}: its {len(mine)} runs are trained; write the table '
+          'with the same command without --shard once every shard has finished.')
+    return
   rows = []
   for preset, reg_lambda in arms():
     runs = (run_bundle(preset, reg_lambda, _SEEDS.value) if bundle else
@@ -180,9 +208,9 @@ def main(argv):
 
   table = markdown_table(rows)
   print('\n' + table)
-  stats.write_results(_OUT_DIR.value, 'stacked_mnist', table,
+  stats.write_results(_OUT_DIR.value, _NAME.value, table,
                       {'rows': rows, 'width': _WIDTH.value, 'epochs': _EPOCHS.value})
-  plot_curves(rows, os.path.join(_OUT_DIR.value, 'stacked_mnist.png'))
+  plot_curves(rows, os.path.join(_OUT_DIR.value, f'{_NAME.value}.png'))
 
 
 def markdown_table(rows) -> str:

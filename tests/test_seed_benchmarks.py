@@ -138,6 +138,34 @@ class StabilityTest(absltest.TestCase):
 
 
 @pytest.mark.integration
+class StackedMnistTest(absltest.TestCase):
+
+  def test_shards_train_the_runs_and_the_table_takes_them(self):
+    shared_data.skip_without_mnist_files(self)
+    out_dir = self.create_tempdir().full_path
+    flags = ('-m', 'benchmarks.stacked_mnist', '--seeds=1', '--exp1_steps=2',
+             '--evals=2', '--width=8', '--schedules=exp1', '--lambdas=0,50',
+             '--name=t', f'--out_dir={out_dir}', f'--workdir={out_dir}/runs',
+             f'--manual_dir={shared_data.MANUAL_DIR}')
+    for shard in ('0/2', '1/2'):
+      result = shared_data.run_python(*flags, f'--shard={shard}', timeout=900)
+      self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+      self.assertIn(f'shard {shard}: its 1 runs are trained', result.stdout)
+      self.assertFalse(os.path.exists(os.path.join(out_dir, 't.json')))
+    result = shared_data.run_python(*flags, timeout=900)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    with open(os.path.join(out_dir, 't.json')) as f:
+      rows = json.load(f)['rows']
+    self.assertEqual([r['reg_lambda'] for r in rows], [0.0, 50.0])
+    for row in rows:
+      run, = row['runs']
+      self.assertEqual([step for step, _ in run['curve']], [1, 2])
+      self.assertEqual([step for step, *_ in run['modes_curve']], [1, 2])
+      self.assertBetween(run['stacked_modes'], 1, 1000)
+    self.assertTrue(os.path.exists(os.path.join(out_dir, 't.png')))
+
+
+@pytest.mark.integration
 class SeedsSpeedTest(absltest.TestCase):
 
   def test_every_stage_and_n_is_measured(self):

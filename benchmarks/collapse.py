@@ -245,7 +245,7 @@ def main(argv):
 
   table = markdown_table(rows, base)
   if missing:
-    table += '\nNot yet run: ' + '; '.join(missing) + '.\n'
+    table += '\nNot run (in the record): ' + '; '.join(missing) + '.\n'
   print('\n' + table)
   stats.write_results(_OUT_DIR.value, _NAME.value, table,
                       {'config': dataclasses.asdict(base), 'rows': rows,

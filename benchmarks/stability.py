@@ -281,7 +281,7 @@ def main(argv):
 
   table = markdown_table(rows)
   if missing:
-    table += '\nNot yet run (seeds missing): ' + '; '.join(missing) + '.\n'
+    table += '\nNot run (in the record): ' + '; '.join(missing) + '.\n'
   print('\n' + table)
   stats.write_results(_OUT_DIR.value, _NAME.value, table,
                       {'rows': rows, 'missing': missing,

@@ -76,7 +76,7 @@ class CollapseTest(absltest.TestCase):
         self.assertNotIn(' seed ', stdout)  # --table_only trains nothing
         self.assertEqual([r['seeds'] for r in partial], [1, 1])
         self.assertEqual(partial[1]['vs_control']['seeds'], 1)
-        self.assertIn('Not yet run: ring8 control (λ=0): 1 of 2 seeds not run', stdout)
+        self.assertIn('Not run (in the record): ring8 control (λ=0): 1 of 2 seeds not run', stdout)
         self.assertTrue(os.path.exists(os.path.join(out_dir, 't.png')))
         for suffix in ('json', 'md'):  # so that shard 1/2 is seen to write none
           os.remove(os.path.join(out_dir, f't.{suffix}'))

@@ -137,9 +137,19 @@ def inert(config) -> bool:
           and config.g_steps * config.g_repeats == 1)
 
 
-def cells():
-  """(task, cell name, seed configs) of every cell, in table order. An
-  :func:`inert` cell takes its λ = 0 twin's runs."""
+@dataclasses.dataclass(frozen=True)
+class Cell:
+  task: str
+  name: str
+  reg_lambda: float  # the cell's λ; an inert cell's runs have λ = 0
+  lr_multiplier: float
+  configs: list  # one per seed
+  inert: bool
+
+
+def cells() -> list[Cell]:
+  """Every cell, in table order. An :func:`inert` cell takes its λ = 0 twin's
+  runs."""
   out = []
   for task in _TASKS.value:
     base = base_config(task)
@@ -156,10 +166,11 @@ def cells():
                   g_lr=base.g_lr * mult, d_lr=base.d_lr * mult, seed=seed)
               for seed in range(_FIRST_SEED.value,
                                 _FIRST_SEED.value + _SEEDS.value)]
-          if inert(seed_configs[0]):
+          is_inert = inert(seed_configs[0])
+          if is_inert:
             seed_configs = [dataclasses.replace(c, reg_lambda=0.0)
                             for c in seed_configs]
-          out.append((task, name, seed_configs))
+          out.append(Cell(task, name, reg_lambda, mult, seed_configs, is_inert))
   return out
 
 
@@ -221,10 +232,11 @@ def _describe(scores: dict) -> str:
   return scores.get('error', 'diverged')
 
 
-def summarise(task: str, name: str, config, runs: list[dict]) -> dict:
-  row = {'task': task, 'cell': name, 'reg_lambda': config.reg_lambda,
-         'lr_multiplier': None, 'g_repeats': config.g_repeats,
-         'g_lr': config.g_lr, 'seeds': len(runs),
+def summarise(cell: Cell, runs: list[dict]) -> dict:
+  task, config = cell.task, cell.configs[0]
+  row = {'task': task, 'cell': cell.name, 'reg_lambda': cell.reg_lambda,
+         'lr_multiplier': cell.lr_multiplier, 'g_repeats': config.g_repeats,
+         'inert': cell.inert, 'g_lr': config.g_lr, 'seeds': len(runs),
          'wall_s_per_run': float(np.median([r['seconds'] for r in runs])),
          'runs': runs}
   for kind in OUTCOMES:
@@ -250,9 +262,9 @@ def main(argv):
   if _SHARD.value:
     k, n = stats.parse_shard(_SHARD.value)
     unique = {}  # an inert cell's runs are its λ = 0 twin's
-    for task, name, configs_ in all_cells:
-      for c in configs_:
-        unique.setdefault(stats.run_key(c), (task, name, c))
+    for cell in all_cells:
+      for c in cell.configs:
+        unique.setdefault(stats.run_key(c), (cell.task, cell.name, c))
     mine = list(unique.values())[k::n]
     for task, name in dict.fromkeys((t, nm) for t, nm, _ in mine):
       todo = [c for t, nm, c in mine
@@ -263,21 +275,18 @@ def main(argv):
     return
 
   rows, missing = [], []
-  for task, name, configs_ in all_cells:
+  for cell in all_cells:
     if not _TABLE_ONLY.value:
-      _train(task, name, [c for c in configs_ if stats.run_key(c) not in recorded],
+      _train(cell.task, cell.name, [c for c in cell.configs
+                                    if stats.run_key(c) not in recorded],
              record_path, recorded)
-    runs = [{**recorded[stats.run_key(c)], 'seed': c.seed} for c in configs_
+    runs = [{**recorded[stats.run_key(c)], 'seed': c.seed} for c in cell.configs
             if stats.run_key(c) in recorded]
-    if len(runs) < len(configs_):
-      missing.append(f'{name}: {len(configs_) - len(runs)} of {len(configs_)}')
+    if len(runs) < len(cell.configs):
+      missing.append(f'{cell.name}: {len(cell.configs) - len(runs)} of '
+                     f'{len(cell.configs)}')
     if runs:
-      row = summarise(task, name, configs_[0], runs)
-      row['lr_multiplier'] = configs_[0].g_lr / base_config(task).g_lr
-      if name.split('_lambda')[1].split('_')[0] != '0':  # λ > 0 cell
-        row['inert'] = configs_[0].reg_lambda == 0
-        row['reg_lambda'] = task_lambda(task)
-      rows.append(row)
+      rows.append(summarise(cell, runs))
 
   table = markdown_table(rows)
   if missing:
@@ -330,7 +339,7 @@ def markdown_table(rows) -> str:
               '|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in mine:
       lines.append(
-          f'| {r["reg_lambda"]:g}{" †" if r.get("inert") else ""} | '
+          f'| {r["reg_lambda"]:g}{" †" if r["inert"] else ""} | '
           f'{r["lr_multiplier"]:g} | {r["g_repeats"]} | '
           f'{r["seeds"]} | {r["diverged"]} | {r["unfit"]} | {r["collapsed"]} | '
           f'{r["succeeded"]} | {_scores_text(r)} | {r["wall_s_per_run"]:.0f} |')

@@ -96,12 +96,7 @@ _LAMBDAS_STAGE = flags.DEFINE_list('lambdas_stage', ['10'],
 _NAME = flags.DEFINE_string('name', 'collapse', 'Results file name.')
 _OUT_DIR = flags.DEFINE_string('out_dir', 'benchmarks/results',
                                'Where <name>.md, .json and .runs.jsonl go.')
-_SHARD = flags.DEFINE_string(
-    'shard', None, 'k/n: train only runs k, k+n, k+2n, … of the benchmark, and '
-    'write no table.')
-flags.register_validator(
-    'shard', lambda s: s is None or stats.parse_shard(s) is not None,
-    '--shard must be k/n with 0 <= k < n')
+_SHARD = stats.define_shard_flag('runs of the benchmark')
 flags.register_validator(
     'arms', lambda arms: set(arms) <= set(ARMS), f'--arms must be of {ARMS}')
 _TABLE_ONLY = flags.DEFINE_boolean(

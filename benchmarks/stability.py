@@ -96,11 +96,7 @@ _OUT_DIR = flags.DEFINE_string('out_dir', 'benchmarks/results',
                                'Where <name>.md, .json, .png and .runs.jsonl go.')
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/benchmarks/stability',
                                "Where the MNIST runs' workdirs go.")
-_SHARD = flags.DEFINE_string(
-    'shard', None, 'k/n: train only runs k, k+n, k+2n, … and write no table.')
-flags.register_validator(
-    'shard', lambda s: s is None or stats.parse_shard(s) is not None,
-    '--shard must be k/n with 0 <= k < n')
+_SHARD = stats.define_shard_flag()
 flags.register_validator('tasks', lambda t: set(t) <= set(TASKS),
                          f'--tasks must be of {TASKS}')
 _TABLE_ONLY = flags.DEFINE_boolean(

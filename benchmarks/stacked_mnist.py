@@ -62,12 +62,7 @@ _SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds per arm.')
 _LAMBDAS = flags.DEFINE_list('lambdas', ['0', '5'],
                               'λ of the arms per schedule (0: the control).')
 _NAME = flags.DEFINE_string('name', 'stacked_mnist', 'Results file name.')
-_SHARD = flags.DEFINE_string(
-    'shard', None, 'k/n: train only runs k, k+n, k+2n, … (schedule, λ, seed in '
-    'table order) and write no table.')
-flags.register_validator(
-    'shard', lambda s: s is None or stats.parse_shard(s) is not None,
-    '--shard must be k/n with 0 <= k < n')
+_SHARD = stats.define_shard_flag('runs (schedule, λ, seed in table order)')
 _EXP1_STEPS = flags.DEFINE_integer('exp1_steps', 6000, 'Stages per exp1 run.')
 _EXP2_STEPS = flags.DEFINE_integer('exp2_steps', 1200, 'Stages per exp2 run.')
 _EPOCHS = flags.DEFINE_float(

@@ -5,6 +5,8 @@ import json
 import os
 from typing import Any, Optional
 
+from absl import flags
+
 from vi_gen.training import config as config_lib
 from vi_gen.training import seeds
 
@@ -59,3 +61,13 @@ def parse_shard(text: str) -> Optional[tuple[int, int]]:
   except ValueError:
     return None
   return (k, n) if 0 <= k < n else None
+
+
+def define_shard_flag(runs: str = 'runs') -> flags.FlagHolder:
+  """``--shard=k/n``: train only ``runs`` k, k+n, k+2n, … and write no table."""
+  holder = flags.DEFINE_string(
+      'shard', None, f'k/n: train only {runs} k, k+n, k+2n, … and write no table.')
+  flags.register_validator(
+      'shard', lambda s: s is None or parse_shard(s) is not None,
+      '--shard must be k/n with 0 <= k < n')
+  return holder

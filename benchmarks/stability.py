@@ -260,12 +260,15 @@ def main(argv):
     unique = {}  # an inert cell's runs are its λ = 0 twin's
     for cell in all_cells:
       for c in cell.configs:
-        unique.setdefault(stats.run_key(c), (cell.task, cell.name, c))
+        unique.setdefault(stats.run_key(c), (cell, c))
     mine = list(unique.values())[k::n]
-    for task, name in dict.fromkeys((t, nm) for t, nm, _ in mine):
-      todo = [c for t, nm, c in mine
-              if nm == name and stats.run_key(c) not in recorded]
-      _train(task, name, todo, record_path, recorded)
+    by_cell = {}  # cell name -> (cell, this shard's configs of it)
+    for cell, c in mine:
+      by_cell.setdefault(cell.name, (cell, []))[1].append(c)
+    for cell, todo in by_cell.values():
+      _train(cell.task, cell.name,
+             [c for c in todo if stats.run_key(c) not in recorded],
+             record_path, recorded)
     print(f'shard {k}/{n}: its {len(mine)} runs are recorded; write the table '
           'with the same command without --shard once every shard has finished.')
     return

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import logging as std_logging
 
 from absl.testing import absltest
 import flax
@@ -46,6 +47,35 @@ class CheckCompatibleTest(absltest.TestCase):
   def test_no_recorded_config(self):
     checkpoint.check_compatible(_Config(), self.create_tempdir().full_path, ())
 
+
+
+class OrbaxReportsTest(absltest.TestCase):
+  """What a failed save or restore leaves reported, during it and after close."""
+
+  def _fail(self, reports, terminal):
+    with self.assertRaises(OSError):
+      with reports.attempt(terminal=terminal):
+        raise OSError('No space left on device')
+
+  def test_after_a_failed_save_unfinished_tasks_stay_quiet_past_close(self):
+    reports = checkpoint._OrbaxReports()  # pylint: disable=protected-access
+    self.addCleanup(lambda: reports.__setattr__('terminal', False) or reports.close())
+    self._fail(reports, terminal=True)
+    reports.close()  # the save's error ends the process; its tasks die later
+    logger = std_logging.getLogger('asyncio')
+    self.assertFalse(logger.filter(logger.makeRecord(
+        'asyncio', std_logging.ERROR, '', 0, 'Task exception was never retrieved',
+        (), None)))
+
+  def test_after_a_failed_restore_reports_resume_at_close(self):
+    reports = checkpoint._OrbaxReports()  # pylint: disable=protected-access
+    self._fail(reports, terminal=False)  # the run goes on from an older step
+    logger = std_logging.getLogger('asyncio')
+    record = lambda: logger.makeRecord('asyncio', std_logging.ERROR, '', 0,
+                                       'Task exception was never retrieved', (), None)
+    self.assertFalse(logger.filter(record()))  # dropped while it is open
+    reports.close()
+    self.assertTrue(logger.filter(record()))
 
 
 class _Before(flax.struct.PyTreeNode):

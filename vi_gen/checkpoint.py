@@ -18,6 +18,7 @@ import json
 import logging as std_logging
 import os
 import sys
+import warnings
 from typing import Any, Iterable, Optional
 
 from absl import logging
@@ -61,12 +62,13 @@ class _OrbaxReports:
   ``sys.unraisablehook``, during the operation and after it. While one is in
   progress these are held; if it succeeds they are reported as usual, if it
   fails they are dropped, and so is everything of the kind until
-  :meth:`close`, because the failure itself is raised (or, for a restore,
-  reported) with its cause.
+  :meth:`close` — after a failed save, for the rest of the process, whose
+  unfinished tasks report again as it exits — because the failure itself is
+  raised (or, for a restore, reported) with its cause.
   """
 
   def __init__(self):
-    self.failed, self.held = False, None
+    self.failed, self.held, self.terminal = False, None, False
     self._loggers = [std_logging.getLogger('absl'),
                      std_logging.getLogger('asyncio')]
     for logger in self._loggers:
@@ -95,12 +97,15 @@ class _OrbaxReports:
       self._unraisablehook(unraisable)
 
   @contextlib.contextmanager
-  def attempt(self):
+  def attempt(self, terminal: bool = False):
+    """Holds the reports of one save or restore; ``terminal``: its failure
+    ends the process (a save), so they are dropped after :meth:`close` too."""
     self.held = []
     try:
       yield
     except BaseException:
       self.failed = True
+      self.terminal |= terminal
       raise
     finally:
       held, self.held = self.held, None
@@ -111,6 +116,14 @@ class _OrbaxReports:
           self._unraisablehook(report)
 
   def close(self) -> None:
+    if self.terminal:
+      # The failure ends the process; Orbax's unfinished tasks are collected
+      # as it exits, after this, and would report again (an unretrieved task,
+      # a coroutine never awaited) below the one-line report. Keep holding
+      # them back.
+      warnings.filterwarnings('ignore', message=r"coroutine '.*' was never awaited",
+                              category=RuntimeWarning)
+      return
     for logger in self._loggers:
       logger.removeFilter(self._filter)
     if sys.unraisablehook is self._hook:
@@ -155,7 +168,7 @@ class Checkpointer:
     If the save fails (a full disk), the exception says so; the tracebacks
     Orbax's threads would print besides are dropped (:class:`_OrbaxReports`).
     """
-    with self._reports.attempt():
+    with self._reports.attempt(terminal=True):
       self._manager.save(step, args=ocp.args.StandardSave(
           flax.serialization.to_state_dict(state)))
       self._manager.wait_until_finished()

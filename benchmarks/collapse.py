@@ -153,17 +153,6 @@ def base_config() -> config_lib.GANConfig:
   return dataclasses.replace(config_lib.from_dict(_CONFIG.value), **fields)
 
 
-def paired(runs: list[dict], control: list[dict]) -> dict:
-  """Mean ± standard error over the seeds both have of (arm − control), per
-  score; ``seeds`` is how many that is."""
-  by_seed = {c['seed']: c for c in control}
-  pairs = [(r, by_seed[r['seed']]) for r in runs if r['seed'] in by_seed]
-  out = {'seeds': len(pairs)}
-  for key in ('modes', 'hq', 'reverse_kl'):
-    out[key], out[key + '_se'] = stats.mean_se([r[key] - c[key] for r, c in pairs])
-  return out
-
-
 def _cells(base):
   """(dataset, arm name, overrides, control's name, seed configs) per cell."""
   seeds_ = range(_FIRST_SEED.value, _FIRST_SEED.value + _SEEDS.value)
@@ -233,7 +222,8 @@ def main(argv):
       row[key], row[key + '_se'] = stats.mean_se([r[key] for r in runs])
     if (dataset, control) in by_name:
       row['control'] = control
-      row['vs_control'] = paired(runs, by_name[dataset, control]['runs'])
+      row['vs_control'] = stats.paired(runs, by_name[dataset, control]['runs'],
+                                        ('modes', 'hq', 'reverse_kl'))
     by_name[dataset, name] = row
     rows.append(row)
     print(_format_row(row), flush=True)

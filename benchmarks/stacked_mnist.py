@@ -23,8 +23,12 @@ updates and 12,000 G updates (exp1: 6,000 stages; exp2: 1,200) — which takes
 roughly 25 minutes per run on two CPU cores. --epochs=E instead trains E epochs
 of the 60,000 training digits per D update (the paper: 50). Runs live in
 --workdir (one folder per schedule, length, λ and seed) and are resumed, so an
-interrupted benchmark picks up where it stopped. Writes
---out_dir/<--name>.{md,json,png}; the plot is each arm's FD against G updates.
+interrupted benchmark picks up where it stopped. Each finished run (one at a
+time; --bundle's arms live in their workdir only) is appended
+to ``--out_dir/<--name>.runs.jsonl`` with its configuration and scores and is
+not trained again, even where --workdir is gone (a new checkout): a grid may
+span sittings. Writes --out_dir/<--name>.{md,json,png}; the plot is each arm's
+FD against G updates.
 
 ``--shard=k/n`` trains only runs k, k+n, … and writes no table; on a CPU with
 c cores, c single-threaded processes (as in :mod:`benchmarks.collapse`) share
@@ -38,6 +42,7 @@ where it measured no faster (``benchmarks/results/seeds_speed.md``).
 """
 
 import dataclasses
+import json
 import os
 import time
 
@@ -83,6 +88,7 @@ _BUNDLE = flags.DEFINE_boolean(
     'default: on a GPU or TPU, not on a CPU, where it measured no faster).')
 
 TRAIN_DIGITS = 60_000
+_SCORES = ('stacked_modes', 'stacked_kl', 'fd')  # the paired differences'
 PUBLISHED = [('DCGAN (VEEGAN Table 2)', 99, 3.4),
              ('PacDCGAN2 (PacGAN Table 2)', 1000, 0.06)]
 
@@ -135,14 +141,29 @@ def _train(config, workdir: str) -> float:
   return time.perf_counter() - start
 
 
-def run_one(preset: str, reg_lambda: float, seed: int) -> dict:
+def run_one(preset: str, reg_lambda: float, seed: int,
+            recorded: dict) -> dict:
+  """The run's scores: from the record if it is there, else trained (or
+  resumed from --workdir) and then recorded."""
   config = _config(preset, reg_lambda, seed=seed)
+  key = stats.run_key(config)
+  if key in recorded:
+    return recorded[key]
   workdir = os.path.join(
       _WORKDIR.value, f'{preset}_steps{config.steps}_evals{_EVALS.value}_width'
       f'{config.width}_lambda{reg_lambda:g}_seed{seed}')
   wall = _train(config, workdir)
   records = records_lib.read_metrics(os.path.join(workdir, 'metrics.jsonl'))
-  return _result(seed, config.steps, records, _run_seconds(records), wall)
+  result = _result(seed, config.steps, records, _run_seconds(records), wall)
+  # Through JSON, so that a fresh result and a recorded one are the same.
+  result = json.loads(json.dumps(result))
+  recorded[key] = result
+  stats.record_run(_record_path(), config, result)
+  return result
+
+
+def _record_path() -> str:
+  return os.path.join(_OUT_DIR.value, f'{_NAME.value}.runs.jsonl')
 
 
 def run_bundle(preset: str, reg_lambda: float, num_seeds: int) -> list[dict]:
@@ -179,19 +200,22 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   bundle = (_BUNDLE.value if _BUNDLE.value is not None
             else jax.default_backend() != 'cpu')
+  recorded = stats.recorded_runs(_record_path())
   if _SHARD.value:
     k, n = stats.parse_shard(_SHARD.value)
     mine = [(preset, reg_lambda, seed) for preset, reg_lambda in arms()
             for seed in range(_SEEDS.value)][k::n]
     for preset, reg_lambda, seed in mine:
-      list(_printed([run_one(preset, reg_lambda, seed)], preset, reg_lambda))
+      list(_printed([run_one(preset, reg_lambda, seed, recorded)], preset,
+                    reg_lambda))
     print(f'shard {k}/{n}: its {len(mine)} runs are trained; write the table '
           'with the same command without --shard once every shard has finished.')
     return
   rows = []
   for preset, reg_lambda in arms():
     runs = (run_bundle(preset, reg_lambda, _SEEDS.value) if bundle else
-            (run_one(preset, reg_lambda, seed) for seed in range(_SEEDS.value)))
+            (run_one(preset, reg_lambda, seed, recorded)
+             for seed in range(_SEEDS.value)))
     runs = list(_printed(runs, preset, reg_lambda))
     row = {'schedule': preset, 'reg_lambda': reg_lambda, 'seeds': len(runs),
            'steps': runs[0]['steps'], 'runs': runs, 'bundled': bundle,
@@ -199,6 +223,10 @@ def main(argv):
            'minutes_per_run': float(np.mean([r['run_seconds'] for r in runs])) / 60}
     for key in ('stacked_modes', 'stacked_kl', 'fd'):
       row[key], row[key + '_se'] = stats.mean_se([r[key] for r in runs])
+    control = next((c for c in rows if c['schedule'] == preset
+                    and c['reg_lambda'] == 0), None)
+    if reg_lambda > 0 and control:
+      row['vs_control'] = stats.paired(runs, control['runs'], _SCORES)
     rows.append(row)
 
   table = markdown_table(rows)
@@ -213,16 +241,23 @@ def markdown_table(rows) -> str:
       'Stacked MNIST, 26,000 samples per evaluation, mean ± standard error over '
       'seeds. FD is in the fixed MNIST classifier\'s feature space (3 × 128); '
       'its floor is real train vs real test at the same count. Minutes are '
-      'training plus evaluation per run on this machine.', '',
-      '| schedule | λ | seeds | stages | modes (of 1000) | KL | FD | FD floor | min/run |',
-      '|---|---|---|---|---|---|---|---|---|']
+      'training plus evaluation per run on this machine. A regularised arm\'s '
+      'paired difference is the mean ± standard error over seeds of (arm − its '
+      'schedule\'s λ = 0 run of the same seed).', '',
+      '| schedule | λ | seeds | stages | modes (of 1000) | KL | FD | FD floor | '
+      'min/run | paired vs λ = 0 (modes / KL / FD) |',
+      '|---|---|---|---|---|---|---|---|---|---|']
   for r in rows:
+    versus = r.get('vs_control')
+    versus = (' / '.join(f'{versus[k]:+.{d}f} ± {versus[k + "_se"]:.{d}f}'
+                         for k, d in zip(_SCORES, (1, 3, 2)))
+              if versus else '')
     lines.append(
         f'| {r["schedule"]} | {r["reg_lambda"]:g} | {r["seeds"]} | {r["steps"]} | '
         f'{r["stacked_modes"]:.1f} ± {r["stacked_modes_se"]:.1f} | '
         f'{r["stacked_kl"]:.3f} ± {r["stacked_kl_se"]:.3f} | '
         f'{r["fd"]:.2f} ± {r["fd_se"]:.2f} | {r["fd_floor"]:.2f} | '
-        f'{r["minutes_per_run"]:.1f} |')
+        f'{r["minutes_per_run"]:.1f} | {versus} |')
   lines += ['', 'Published (their own architectures and budgets):', '',
             '| model | modes | KL |', '|---|---|---|']
   lines += [f'| {name} | {modes} | {kl} |' for name, modes, kl in PUBLISHED]

@@ -3,7 +3,7 @@
 import dataclasses
 import json
 import os
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from absl import flags
 
@@ -52,6 +52,18 @@ def record_run(path: str, config: config_lib.GANConfig, scores: dict) -> None:
   with open(path, 'a') as f:
     f.write(json.dumps({'config': dataclasses.asdict(config), 'scores': scores})
             + '\n')
+
+
+def paired(runs: Sequence[dict], control: Sequence[dict],
+           keys: Sequence[str]) -> dict:
+  """Mean ± standard error over the seeds both have of (arm − control), per
+  score of ``keys`` (``key`` and ``key_se``); ``seeds`` is how many that is."""
+  by_seed = {c['seed']: c for c in control}
+  pairs = [(r, by_seed[r['seed']]) for r in runs if r['seed'] in by_seed]
+  out = {'seeds': len(pairs)}
+  for key in keys:
+    out[key], out[key + '_se'] = mean_se([r[key] - c[key] for r, c in pairs])
+  return out
 
 
 def parse_shard(text: str) -> Optional[tuple[int, int]]:

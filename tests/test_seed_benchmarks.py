@@ -6,6 +6,7 @@ that the experiments imported by other tests define too.
 
 import json
 import os
+import shutil
 
 from absl.testing import absltest
 import numpy as np
@@ -157,12 +158,28 @@ class StackedMnistTest(absltest.TestCase):
     with open(os.path.join(out_dir, 't.json')) as f:
       rows = json.load(f)['rows']
     self.assertEqual([r['reg_lambda'] for r in rows], [0.0, 50.0])
+    # λ = 50 against the control of its seed.
+    self.assertNotIn('vs_control', rows[0])
+    versus = rows[1]['vs_control']
+    self.assertEqual(versus['seeds'], 1)
+    self.assertAlmostEqual(versus['stacked_kl'], rows[1]['runs'][0]['stacked_kl']
+                           - rows[0]['runs'][0]['stacked_kl'], places=6)
     for row in rows:
       run, = row['runs']
       self.assertEqual([step for step, _ in run['curve']], [1, 2])
       self.assertEqual([step for step, *_ in run['modes_curve']], [1, 2])
       self.assertBetween(run['stacked_modes'], 1, 1000)
     self.assertTrue(os.path.exists(os.path.join(out_dir, 't.png')))
+    # The finished runs are in the record: without their workdirs (a new
+    # checkout) nothing is trained again and the table is the same.
+    with open(os.path.join(out_dir, 't.runs.jsonl')) as f:
+      self.assertLen(f.readlines(), 2)
+    shutil.rmtree(os.path.join(out_dir, 'runs'))
+    again = shared_data.run_python(*flags, timeout=900)
+    self.assertEqual(again.returncode, 0, again.stderr[-3000:])
+    self.assertFalse(os.path.exists(os.path.join(out_dir, 'runs')))
+    with open(os.path.join(out_dir, 't.json')) as f:
+      self.assertEqual(json.load(f)['rows'], rows)
 
 
 @pytest.mark.integration

@@ -88,7 +88,8 @@ _BUNDLE = flags.DEFINE_boolean(
     'default: on a GPU or TPU, not on a CPU, where it measured no faster).')
 
 TRAIN_DIGITS = 60_000
-_SCORES = ('stacked_modes', 'stacked_kl', 'fd')  # the paired differences'
+# The scores each row summarises (mean ± SE) and pairs against its control.
+_SCORES = ('stacked_modes', 'stacked_kl', 'fd')
 PUBLISHED = [('DCGAN (VEEGAN Table 2)', 99, 3.4),
              ('PacDCGAN2 (PacGAN Table 2)', 1000, 0.06)]
 
@@ -221,7 +222,7 @@ def main(argv):
            'steps': runs[0]['steps'], 'runs': runs, 'bundled': bundle,
            'fd_floor': float(np.mean([r['fd_floor'] for r in runs])),
            'minutes_per_run': float(np.mean([r['run_seconds'] for r in runs])) / 60}
-    for key in ('stacked_modes', 'stacked_kl', 'fd'):
+    for key in _SCORES:
       row[key], row[key + '_se'] = stats.mean_se([r[key] for r in runs])
     control = next((c for c in rows if c['schedule'] == preset
                     and c['reg_lambda'] == 0), None)

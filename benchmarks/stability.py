@@ -347,9 +347,12 @@ def markdown_table(rows) -> str:
                 "= G at the stage's start the term's gradient is 0."]
     plain, plain_of = trained_cells(rows, task, False)
     reg, reg_of = trained_cells(rows, task, True)
+    positive = sorted({r['reg_lambda'] for r in mine if r['reg_lambda'] > 0})
+    reg_at = ('λ = ' + ', '.join(f'{v:g}' for v in positive) if positive
+              else 'λ > 0 (none finished yet)')
     lines += ['', f'Cells that train (≥ {_TRAINS_AT.value} runs succeed): '
-              f'{plain} of {plain_of} at λ = 0, {reg} of {reg_of} at λ = '
-              f'{max(r["reg_lambda"] for r in mine):g}.', '']
+              f'{plain} of {plain_of} at λ = 0, {reg} of {reg_of} at '
+              f'{reg_at}.', '']
   return '\n'.join(lines)
 
 

@@ -33,7 +33,8 @@ FD against G updates.
 ``--shard=k/n`` trains only runs k, k+n, … and writes no table; on a CPU with
 c cores, c single-threaded processes (as in :mod:`benchmarks.collapse`) share
 the work, and a last invocation without ``--shard`` writes the table from
-their finished runs.
+their finished runs. ``--table_only`` trains nothing and writes the table from
+the runs recorded so far (paired differences over the seeds both arms have).
 
 ``--bundle`` trains each arm's seeds as one many-seed run
 (``--num_seeds``, in ``--workdir/<arm>_seeds0-<N-1>``, each seed's records in
@@ -83,6 +84,10 @@ _OUT_DIR = flags.DEFINE_string('out_dir', 'benchmarks/results',
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data_dir.')
 _MANUAL_DIR = flags.DEFINE_string('manual_dir', None,
                                   'TFDS manual_dir (default: $TFDS_MANUAL_DIR).')
+_TABLE_ONLY = flags.DEFINE_boolean(
+    'table_only', False, 'Train nothing: write the table and plot from the runs '
+    'recorded so far (arms with some seeds missing show their count; arms with '
+    'none are left out).')
 _BUNDLE = flags.DEFINE_boolean(
     'bundle', None, "Train each arm's seeds as one many-seed run (--num_seeds; "
     'default: on a GPU or TPU, not on a CPU, where it measured no faster).')
@@ -214,9 +219,16 @@ def main(argv):
     return
   rows = []
   for preset, reg_lambda in arms():
-    runs = (run_bundle(preset, reg_lambda, _SEEDS.value) if bundle else
-            (run_one(preset, reg_lambda, seed, recorded)
-             for seed in range(_SEEDS.value)))
+    if _TABLE_ONLY.value:
+      keys = (stats.run_key(_config(preset, reg_lambda, seed=seed))
+              for seed in range(_SEEDS.value))
+      runs = [recorded[key] for key in keys if key in recorded]
+      if not runs:
+        continue
+    else:
+      runs = (run_bundle(preset, reg_lambda, _SEEDS.value) if bundle else
+              (run_one(preset, reg_lambda, seed, recorded)
+               for seed in range(_SEEDS.value)))
     runs = list(_printed(runs, preset, reg_lambda))
     row = {'schedule': preset, 'reg_lambda': reg_lambda, 'seeds': len(runs),
            'steps': runs[0]['steps'], 'runs': runs, 'bundled': bundle,
@@ -229,6 +241,9 @@ def main(argv):
     if reg_lambda > 0 and control:
       row['vs_control'] = stats.paired(runs, control['runs'], _SCORES)
     rows.append(row)
+  if not rows:
+    print(f'No runs recorded in {_record_path()}; no table written.')
+    return
 
   table = markdown_table(rows)
   print('\n' + table)

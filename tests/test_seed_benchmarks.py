@@ -128,6 +128,8 @@ class StabilityTest(absltest.TestCase):
       self.assertLen(f.readlines(), 14)
     self.assertTrue(os.path.exists(os.path.join(out_dir, 't.png')))
     self.assertIn('† The λ = 0 runs', result.stdout)
+    self.assertRegex(result.stdout, r'Cells that train \(≥ 3 runs succeed\): '
+                     r'0 of 2 at λ = 0, 0 of 2 at λ = 100\.')
     self.assertFalse(os.path.exists(os.path.join(
         out_dir, 'runs', 'mnist_exp1_lambda5_lr1x_g2_seed1', 'checkpoints')))
     # --table_only trains nothing and writes the same rows.
@@ -148,15 +150,24 @@ class StackedMnistTest(absltest.TestCase):
              '--evals=2', '--width=8', '--schedules=exp1', '--lambdas=0,50',
              '--name=t', f'--out_dir={out_dir}', f'--workdir={out_dir}/runs',
              f'--manual_dir={shared_data.MANUAL_DIR}')
+    empty = shared_data.run_python(*flags, '--table_only', timeout=600)
+    self.assertEqual(empty.returncode, 0, empty.stderr[-3000:])
+    self.assertIn('No runs recorded', empty.stdout)
     for shard in ('0/2', '1/2'):
       result = shared_data.run_python(*flags, f'--shard={shard}', timeout=900)
       self.assertEqual(result.returncode, 0, result.stderr[-3000:])
       self.assertIn(f'shard {shard}: its 1 runs are trained', result.stdout)
       self.assertFalse(os.path.exists(os.path.join(out_dir, 't.json')))
+    # --table_only trains nothing: the same table as the full invocation's.
+    only = shared_data.run_python(*flags, '--table_only', timeout=600)
+    self.assertEqual(only.returncode, 0, only.stderr[-3000:])
+    with open(os.path.join(out_dir, 't.json')) as f:
+      rows_only = json.load(f)['rows']
     result = shared_data.run_python(*flags, timeout=900)
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     with open(os.path.join(out_dir, 't.json')) as f:
       rows = json.load(f)['rows']
+    self.assertEqual(rows_only, rows)
     self.assertEqual([r['reg_lambda'] for r in rows], [0.0, 50.0])
     # λ = 50 against the control of its seed.
     self.assertNotIn('vs_control', rows[0])

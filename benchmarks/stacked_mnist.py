@@ -152,7 +152,7 @@ def run_one(preset: str, reg_lambda: float, seed: int,
   """The run's scores: from the record if it is there, else trained (or
   resumed from --workdir) and then recorded."""
   config = _config(preset, reg_lambda, seed=seed)
-  key = stats.run_key(config)
+  key = _run_key(preset, reg_lambda, seed)
   if key in recorded:
     return recorded[key]
   workdir = os.path.join(
@@ -166,6 +166,10 @@ def run_one(preset: str, reg_lambda: float, seed: int,
   recorded[key] = result
   stats.record_run(_record_path(), config, result)
   return result
+
+
+def _run_key(preset: str, reg_lambda: float, seed: int) -> str:
+  return stats.run_key(_config(preset, reg_lambda, seed=seed))
 
 
 def _record_path() -> str:
@@ -220,8 +224,7 @@ def main(argv):
   rows = []
   for preset, reg_lambda in arms():
     if _TABLE_ONLY.value:
-      keys = (stats.run_key(_config(preset, reg_lambda, seed=seed))
-              for seed in range(_SEEDS.value))
+      keys = (_run_key(preset, reg_lambda, seed) for seed in range(_SEEDS.value))
       runs = [recorded[key] for key in keys if key in recorded]
       if not runs:
         continue

@@ -359,10 +359,11 @@ def markdown_table(rows) -> str:
 def plot_heat_map(rows, path: str) -> None:
   """Per task, the share of runs that succeeded over (lr ×, G updates), at
   λ = 0 and at the task's λ; each square is annotated succeeded/runs and the
-  counts that diverged (d), were unfit (u) and collapsed (c)."""
+  counts that diverged (d), were unfit (u) and collapsed (c); † marks an
+  inert cell (its runs are its λ = 0 twin's)."""
   tasks = list(dict.fromkeys(r['task'] for r in rows))
   fig, axes = plt.subplots(len(tasks), 2, figsize=(8, 3.2 * len(tasks)),
-                           dpi=100, squeeze=False)
+                           dpi=100, squeeze=False, layout='constrained')
   for ax_row, task in zip(axes, tasks):
     mine = [r for r in rows if r['task'] == task]
     mults = sorted({r['lr_multiplier'] for r in mine})
@@ -373,15 +374,18 @@ def plot_heat_map(rows, path: str) -> None:
       for r in side:
         i, j = repeats.index(r['g_repeats']), mults.index(r['lr_multiplier'])
         grid[i, j] = r['succeeded'] / r['seeds']
-        ax.text(j, i, f"{r['succeeded']}/{r['seeds']}\nd{r['diverged']} "
+        mark = ' †' if r.get('inert') else ''
+        ax.text(j, i, f"{r['succeeded']}/{r['seeds']}{mark}\nd{r['diverged']} "
                 f"u{r['unfit']} c{r['collapsed']}", ha='center', va='center',
                 fontsize=8)
       image = ax.imshow(grid, vmin=0, vmax=1, cmap='RdYlGn', origin='lower')
-      reg_lambda = side[0]['reg_lambda'] if side else 0
+      if side:
+        title = f"{task}, λ = {side[0]['reg_lambda']:g}"
+      else:
+        title = f"{task}, λ {'>' if positive else '='} 0: no runs yet"
       ax.set(xticks=range(len(mults)), xticklabels=[f'×{m:g}' for m in mults],
              yticks=range(len(repeats)), yticklabels=[str(g) for g in repeats],
-             xlabel='learning rate', ylabel='G updates per z',
-             title=f'{task}, λ = {reg_lambda:g}')
+             xlabel='learning rate', ylabel='G updates per z', title=title)
   fig.colorbar(image, ax=axes, shrink=0.6, label='share of runs that succeeded')
   fig.savefig(path, bbox_inches='tight')
   plt.close(fig)

@@ -28,7 +28,7 @@ time; --bundle's arms live in their workdir only) is appended
 to ``--out_dir/<--name>.runs.jsonl`` with its configuration and scores and is
 not trained again, even where --workdir is gone (a new checkout): a grid may
 span sittings. Writes --out_dir/<--name>.{md,json,png}; the plot is each arm's
-FD against G updates.
+FD against G updates, and modes and KL against λ per schedule.
 
 ``--shard=k/n`` trains only runs k, k+n, … and writes no table; on a CPU with
 c cores, c single-threaded processes (as in :mod:`benchmarks.collapse`) share
@@ -284,7 +284,10 @@ def markdown_table(rows) -> str:
 
 
 def plot_curves(rows, path: str) -> None:
-  fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+  """Left: each arm's FD against G updates. Middle and right: modes and KL
+  against λ per schedule (mean ± standard error), with the published rows."""
+  fig, (ax, ax_modes, ax_kl) = plt.subplots(1, 3, figsize=(15, 4), dpi=100,
+                                            layout='constrained')
   for r in rows:
     steps = np.array([s for s, _ in r['runs'][0]['curve']])
     fds = np.array([[fd for _, fd in run['curve']] for run in r['runs']])
@@ -297,9 +300,25 @@ def plot_curves(rows, path: str) -> None:
     ax.errorbar(g_updates, mean, yerr=se, marker='o', capsize=3, label=label)
   ax.axhline(rows[0]['fd_floor'], color='grey', ls='--', label='floor (real vs real)')
   ax.set(xlabel='G updates', ylabel='Fréchet distance (classifier features)',
-         yscale='log', title='Stacked MNIST: FD during training')
+         yscale='log', title='FD during training')
   ax.legend(fontsize=8)
-  fig.tight_layout()
+  for axis, key, label in ((ax_modes, 'stacked_modes', 'modes (of 1000)'),
+                           (ax_kl, 'stacked_kl', 'KL(histogram ‖ uniform)')):
+    for schedule in dict.fromkeys(r['schedule'] for r in rows):
+      mine = sorted((r for r in rows if r['schedule'] == schedule),
+                    key=lambda r: r['reg_lambda'])
+      axis.errorbar([r['reg_lambda'] for r in mine], [r[key] for r in mine],
+                    yerr=[r[key + '_se'] for r in mine], marker='o', capsize=3,
+                    label=schedule)
+    for (name, modes, kl), style in zip(PUBLISHED, (':', '-.')):
+      axis.axhline(modes if key == 'stacked_modes' else kl, color='grey',
+                   ls=style, label=name)
+    lambdas = sorted({r['reg_lambda'] for r in rows})
+    axis.set_xscale('symlog', linthresh=1)
+    axis.set(xlabel='λ', ylabel=label, title=f'{label} against λ',
+             xticks=lambdas, xticklabels=[f'{v:g}' for v in lambdas],
+             xlim=(-0.5, 1.5 * max(lambdas) + 1))
+    axis.legend(fontsize=8)
   fig.savefig(path)
   plt.close(fig)
 

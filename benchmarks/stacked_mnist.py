@@ -302,23 +302,34 @@ def plot_curves(rows, path: str) -> None:
   ax.set(xlabel='G updates', ylabel='Fréchet distance (classifier features)',
          yscale='log', title='FD during training')
   ax.legend(fontsize=8)
+  # As benchmarks.collapse's plot: the arms on a log λ axis, the control as a
+  # band (mean ± standard error), the published rows as grey lines.
+  lambdas = sorted({r['reg_lambda'] for r in rows if r['reg_lambda'] > 0})
   for axis, key, label in ((ax_modes, 'stacked_modes', 'modes (of 1000)'),
                            (ax_kl, 'stacked_kl', 'KL(histogram ‖ uniform)')):
-    for schedule in dict.fromkeys(r['schedule'] for r in rows):
-      mine = sorted((r for r in rows if r['schedule'] == schedule),
-                    key=lambda r: r['reg_lambda'])
-      axis.errorbar([r['reg_lambda'] for r in mine], [r[key] for r in mine],
-                    yerr=[r[key + '_se'] for r in mine], marker='o', capsize=3,
-                    label=schedule)
-    for (name, modes, kl), style in zip(PUBLISHED, (':', '-.')):
+    for schedule, colour in zip(dict.fromkeys(r['schedule'] for r in rows),
+                                ('C0', 'C1')):
+      arms_ = sorted((r for r in rows if r['schedule'] == schedule
+                      and r['reg_lambda'] > 0), key=lambda r: r['reg_lambda'])
+      control = [r for r in rows if r['schedule'] == schedule
+                 and r['reg_lambda'] == 0]
+      if arms_:
+        axis.errorbar([r['reg_lambda'] for r in arms_], [r[key] for r in arms_],
+                      yerr=[r[key + '_se'] for r in arms_], marker='o',
+                      capsize=3, color=colour, label=f'{schedule}, λ > 0')
+      if control and lambdas:
+        c = control[0]
+        axis.axhline(c[key], color=colour, ls=':', label=f'{schedule}, λ = 0')
+        axis.axhspan(c[key] - c[key + '_se'], c[key] + c[key + '_se'],
+                     color=colour, alpha=0.15)
+    for (name, modes, kl), style in zip(PUBLISHED, ('--', '-.')):
       axis.axhline(modes if key == 'stacked_modes' else kl, color='grey',
-                   ls=style, label=name)
-    lambdas = sorted({r['reg_lambda'] for r in rows})
-    axis.set_xscale('symlog', linthresh=1)
-    axis.set(xlabel='λ', ylabel=label, title=f'{label} against λ',
-             xticks=lambdas, xticklabels=[f'{v:g}' for v in lambdas],
-             xlim=(-0.5, 1.5 * max(lambdas) + 1))
-    axis.legend(fontsize=8)
+                   ls=style, label=f'published {name}')
+    axis.set(xscale='log', xlabel='λ', ylabel=label, title=f'{label} against λ')
+    if lambdas:
+      axis.set_xticks(lambdas, [f'{v:g}' for v in lambdas])
+      axis.minorticks_off()
+    axis.legend(fontsize=7)
   fig.savefig(path)
   plt.close(fig)
 

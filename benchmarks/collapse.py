@@ -312,16 +312,9 @@ def plot_lambdas(rows, path: str) -> None:
                         and r['reg_lambda'] > 0), key=lambda r: r['reg_lambda'])
         control = [r for r in mine if r['g_repeats'] == g_repeats
                    and r['reg_lambda'] == 0]
-        if arms_:
-          ax.errorbar([r['reg_lambda'] for r in arms_], [r[key] for r in arms_],
-                      yerr=[r[key + '_se'] for r in arms_], marker='o',
-                      capsize=3, color=colour, label=f'{family}, λ > 0')
-        if control and lambdas:
-          c = control[0]
-          ax.axhline(c[key], color=colour, ls=':',
-                     label=f'{control_name} (λ = 0)')
-          ax.axhspan(c[key] - c[key + '_se'], c[key] + c[key + '_se'],
-                     color=colour, alpha=0.15)
+        stats.plot_arms_and_control(
+            ax, arms_, control if lambdas else [], key, colour,
+            f'{family}, λ > 0', f'{control_name} (λ = 0)')
       column = {'modes': 0, 'reverse_kl': 2}[key]
       # The published plain GAN and PacGAN rows (ALI's is left out).
       for (model, *scores), ls in zip(PUBLISHED.get(dataset, [])[::2], ('--', '-.')):

@@ -313,15 +313,9 @@ def plot_curves(rows, path: str) -> None:
                       and r['reg_lambda'] > 0), key=lambda r: r['reg_lambda'])
       control = [r for r in rows if r['schedule'] == schedule
                  and r['reg_lambda'] == 0]
-      if arms_:
-        axis.errorbar([r['reg_lambda'] for r in arms_], [r[key] for r in arms_],
-                      yerr=[r[key + '_se'] for r in arms_], marker='o',
-                      capsize=3, color=colour, label=f'{schedule}, λ > 0')
-      if control and lambdas:
-        c = control[0]
-        axis.axhline(c[key], color=colour, ls=':', label=f'{schedule}, λ = 0')
-        axis.axhspan(c[key] - c[key + '_se'], c[key] + c[key + '_se'],
-                     color=colour, alpha=0.15)
+      stats.plot_arms_and_control(
+          axis, arms_, control if lambdas else [], key, colour,
+          f'{schedule}, λ > 0', f'{schedule}, λ = 0')
     for (name, modes, kl), style in zip(PUBLISHED, ('--', '-.')):
       axis.axhline(modes if key == 'stacked_modes' else kl, color='grey',
                    ls=style, label=f'published {name}')

@@ -83,3 +83,20 @@ def define_shard_flag(runs: str = 'runs') -> flags.FlagHolder:
       'shard', lambda s: s is None or parse_shard(s) is not None,
       '--shard must be k/n with 0 <= k < n')
   return holder
+
+
+def plot_arms_and_control(ax, arms: Sequence[dict], control: Sequence[dict],
+                          key: str, colour: str, arm_label: str,
+                          control_label: str) -> None:
+  """On ``ax``: the arms' ``key`` against λ with standard errors, and the
+  control (λ = 0, which a log λ axis cannot show) as a line and band; either
+  may be empty."""
+  if arms:
+    ax.errorbar([r['reg_lambda'] for r in arms], [r[key] for r in arms],
+                yerr=[r[key + '_se'] for r in arms], marker='o', capsize=3,
+                color=colour, label=arm_label)
+  if control:
+    c = control[0]
+    ax.axhline(c[key], color=colour, ls=':', label=control_label)
+    ax.axhspan(c[key] - c[key + '_se'], c[key] + c[key + '_se'],
+               color=colour, alpha=0.15)

@@ -33,8 +33,9 @@ at ``--steps_2d`` stages, anchor ``--anchor_2d``) and ``mnist_exp1`` and
   samples (2.5 effective digits of 10);
 * *succeeded*: none of these.
 
-The table gives, per cell, how many runs end each way and the mean final
-scores; the heat map (``<name>.png``) the share that succeeded. A cell
+The table gives, per cell, how many runs end each way, the mean final
+scores and, for the cells with the term, the paired difference from the same
+seeds at λ = 0 in the main score (reverse KL in 2D, FD on MNIST); the heat map (``<name>.png``) the share that succeeded. A cell
 *trains* when at least ``--trains_at`` of its runs succeed; the summary counts
 such cells with and without the term.
 
@@ -246,6 +247,26 @@ def summarise(cell: Cell, runs: list[dict]) -> dict:
   return row
 
 
+def add_paired(rows) -> None:
+  """Give each acting λ > 0 row ``vs_control``: the mean ± standard error over
+  seeds of (its run − its λ = 0 twin's run) in the task's main score (reverse
+  KL in 2D, FD on MNIST), over the seeds where neither diverged."""
+  twins = {(r['task'], r['lr_multiplier'], r['g_repeats']): r
+           for r in rows if r['reg_lambda'] == 0}
+  for row in rows:
+    twin = twins.get((row['task'], row['lr_multiplier'], row['g_repeats']))
+    if row['reg_lambda'] == 0 or row['inert'] or twin is None:
+      continue
+    key = main_score(row['task'])
+    finite = lambda runs: [r for r in runs if not r['diverged_at']]
+    row['vs_control'] = {'score': key, **stats.paired(
+        finite(row['runs']), finite(twin['runs']), [key])}
+
+
+def main_score(task: str) -> str:
+  return 'reverse_kl' if task in ('ring8', 'grid25') else 'fd'
+
+
 def main(argv):
   del argv
   # Seeds of a cell compile to the same programs: compile each once.
@@ -287,6 +308,7 @@ def main(argv):
     if runs:
       rows.append(summarise(cell, runs))
 
+  add_paired(rows)
   table = markdown_table(rows)
   if missing:
     table += '\nNot run (in the record): ' + '; '.join(missing) + '.\n'
@@ -311,6 +333,14 @@ def _scores_text(row) -> str:
           f'{row["fd_se"]:.1f}')
 
 
+def _paired_text(row) -> str:
+  paired = row.get('vs_control')
+  if not paired or not paired['seeds']:
+    return ''
+  key, digits = paired['score'], 3 if paired['score'] == 'reverse_kl' else 1
+  return f'{paired[key]:+.{digits}f} ± {paired[key + "_se"]:.{digits}f}'
+
+
 def trained_cells(rows, task: str, reg_lambda_positive: bool) -> tuple[int, int]:
   mine = [r for r in rows if r['task'] == task
           and (r['reg_lambda'] > 0) == reg_lambda_positive]
@@ -328,20 +358,25 @@ def markdown_table(rows) -> str:
     two_d = 'hq' in mine[0]
     score_head = ('modes | HQ % | reverse KL' if two_d
                   else 'digits | digit KL | FD')
+    paired_head = ('reverse KL' if two_d else 'FD') + ' vs λ = 0, paired'
     config = base_config(task)
     lines += [f'**{task}** ({config.steps} stages, base rate {config.g_lr:g}'
               + (f', anchor {config.anchor}' if two_d else
                  f', schedule {config.preset} with its G updates per z varied')
               + ')', '',
               f'| λ | lr × | G updates | runs | diverged | unfit | collapsed | '
-              f'succeeded | {score_head} | median s/run |',
-              '|---|---|---|---|---|---|---|---|---|---|---|---|']
+              f'succeeded | {score_head} | {paired_head} | median s/run |',
+              '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in mine:
       lines.append(
           f'| {r["reg_lambda"]:g}{" †" if r["inert"] else ""} | '
           f'{r["lr_multiplier"]:g} | {r["g_repeats"]} | '
           f'{r["seeds"]} | {r["diverged"]} | {r["unfit"]} | {r["collapsed"]} | '
-          f'{r["succeeded"]} | {_scores_text(r)} | {r["wall_s_per_run"]:.0f} |')
+          f'{r["succeeded"]} | {_scores_text(r)} | {_paired_text(r)} | '
+          f'{r["wall_s_per_run"]:.0f} |')
+    lines += ['', 'The paired column: the mean ± standard error of (run − '
+              'its λ = 0 twin: the same initialisation and setting) over the '
+              'seeds where neither diverged.']
     if any(r.get('inert') for r in mine):
       lines += ['', '† The λ = 0 runs: with one G update per stage against G° '
                 "= G at the stage's start the term's gradient is 0."]

@@ -124,6 +124,21 @@ class StabilityTest(absltest.TestCase):
                      rows['mnist_exp1', 0.0, 1]['runs'])
     self.assertFalse(rows['mnist_exp1', 5.0, 2]['inert'])
     self.assertFalse(rows['ring8', 100.0, 1]['inert'])  # the previous anchor acts
+    # Each acting cell with the term: its paired difference from the λ = 0
+    # runs of the same seeds and setting, in the task's main score.
+    for (task, reg_lambda, g_repeats), row in rows.items():
+      if reg_lambda == 0 or row['inert']:
+        self.assertNotIn('vs_control', row)
+        continue
+      key = 'reverse_kl' if task == 'ring8' else 'fd'
+      twin = {r['seed']: r for r in rows[task, 0.0, g_repeats]['runs']}
+      diffs = [r[key] - twin[r['seed']][key] for r in row['runs']
+               if not r['diverged_at'] and not twin[r['seed']]['diverged_at']]
+      self.assertEqual(row['vs_control']['score'], key)
+      self.assertEqual(row['vs_control']['seeds'], len(diffs))
+      if diffs:
+        np.testing.assert_allclose(row['vs_control'][key], np.mean(diffs))
+    self.assertIn('| FD vs λ = 0, paired |', result.stdout)
     with open(os.path.join(out_dir, 't.runs.jsonl')) as f:
       self.assertLen(f.readlines(), 14)
     self.assertTrue(os.path.exists(os.path.join(out_dir, 't.png')))

@@ -35,7 +35,8 @@ at ``--steps_2d`` stages, anchor ``--anchor_2d``) and ``mnist_exp1`` and
 
 The table gives, per cell, how many runs end each way, the mean final
 scores and, for the cells with the term, the paired difference from the same
-seeds at λ = 0 in the main score (reverse KL in 2D, FD on MNIST); the heat map (``<name>.png``) the share that succeeded. A cell
+seeds at λ = 0 in the main score (reverse KL in 2D, FD on MNIST); the heat
+map (``<name>.png``) the share that succeeded. A cell
 *trains* when at least ``--trains_at`` of its runs succeed; the summary counts
 such cells with and without the term.
 
@@ -238,7 +239,7 @@ def summarise(cell: Cell, runs: list[dict]) -> dict:
          'runs': runs}
   for kind in OUTCOMES:
     row[kind] = sum(r['outcome'] == kind for r in runs)
-  finite = [r for r in runs if not r['diverged_at']]
+  finite = _finite(runs)
   keys = (('modes', 'hq', 'reverse_kl') if task in ('ring8', 'grid25')
           else ('digit_modes', 'digit_kl', 'fd'))
   for key in keys:
@@ -257,14 +258,13 @@ def add_paired(rows) -> None:
     twin = twins.get((row['task'], row['lr_multiplier'], row['g_repeats']))
     if row['reg_lambda'] == 0 or row['inert'] or twin is None:
       continue
-    key = main_score(row['task'])
-    finite = lambda runs: [r for r in runs if not r['diverged_at']]
+    key = 'reverse_kl' if 'hq' in row else 'fd'
     row['vs_control'] = {'score': key, **stats.paired(
-        finite(row['runs']), finite(twin['runs']), [key])}
+        _finite(row['runs']), _finite(twin['runs']), [key])}
 
 
-def main_score(task: str) -> str:
-  return 'reverse_kl' if task in ('ring8', 'grid25') else 'fd'
+def _finite(runs: list[dict]) -> list[dict]:
+  return [r for r in runs if not r['diverged_at']]
 
 
 def main(argv):

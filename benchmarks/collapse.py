@@ -248,10 +248,6 @@ def _format_row(row):
           f'{row["wall_s_per_run"]:.1f} s/run')
 
 
-def _pm(row, key, digits):
-  return f'{row[key]:+.{digits}f} ± {row[key + "_se"]:.{digits}f}'
-
-
 def markdown_table(rows, base):
   decay = ('' if base.lr_decay == 'constant' else
            f', {base.lr_decay} decay' + (f' over the last {base.lr_decay_stages}'
@@ -269,9 +265,9 @@ def markdown_table(rows, base):
       'HQ / KL | median wall s/run | diverged |',
       '|---|---|---|---|---|---|---|---|---|']
   for r in rows:
-    versus = (f'{_pm(r["vs_control"], "modes", 1)} / '
-              f'{_pm(r["vs_control"], "hq", 1)} / '
-              f'{_pm(r["vs_control"], "reverse_kl", 3)}'
+    versus = (f'{stats.signed_pm(r["vs_control"], "modes", 1)} / '
+              f'{stats.signed_pm(r["vs_control"], "hq", 1)} / '
+              f'{stats.signed_pm(r["vs_control"], "reverse_kl", 3)}'
               if 'vs_control' in r else '')
     if 'vs_control' in r and r['vs_control']['seeds'] != r['seeds']:
       versus += f' ({r["vs_control"]["seeds"]} paired seeds)'

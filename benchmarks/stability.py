@@ -337,8 +337,8 @@ def _paired_text(row) -> str:
   paired = row.get('vs_control')
   if not paired or not paired['seeds']:
     return ''
-  key, digits = paired['score'], 3 if paired['score'] == 'reverse_kl' else 1
-  return f'{paired[key]:+.{digits}f} ± {paired[key + "_se"]:.{digits}f}'
+  key = paired['score']
+  return stats.signed_pm(paired, key, 3 if key == 'reverse_kl' else 1)
 
 
 def trained_cells(rows, task: str, reg_lambda_positive: bool) -> tuple[int, int]:

@@ -268,7 +268,7 @@ def markdown_table(rows) -> str:
       '|---|---|---|---|---|---|---|---|---|---|']
   for r in rows:
     versus = r.get('vs_control')
-    versus = (' / '.join(f'{versus[k]:+.{d}f} ± {versus[k + "_se"]:.{d}f}'
+    versus = (' / '.join(stats.signed_pm(versus, k, d)
                          for k, d in zip(_SCORES, (1, 3, 2)))
               if versus else '')
     lines.append(

@@ -66,6 +66,12 @@ def paired(runs: Sequence[dict], control: Sequence[dict],
   return out
 
 
+def signed_pm(scores: dict, key: str, digits: int) -> str:
+  """``scores[key]`` with its sign ± ``scores[key + '_se']``, as
+  :func:`paired` gives them: ``'+0.12 ± 0.05'``."""
+  return f'{scores[key]:+.{digits}f} ± {scores[key + "_se"]:.{digits}f}'
+
+
 def parse_shard(text: str) -> Optional[tuple[int, int]]:
   """``'k/n'`` as (k, n), or None unless 0 <= k < n."""
   try:
